@@ -1,0 +1,79 @@
+"""The ``harness`` command: parses arguments and calls one library function per command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from harness.errors import ExperimentError, HarnessError
+
+__all__ = ["cli", "main"]
+
+
+class UserError(click.ClickException):
+    """A user error shown as plain lines on stderr with exit code 2 (no traceback)."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="prompt-harness")
+def cli() -> None:
+    """Prompt engineering and few-shot experiments."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def validate(paths: Sequence[str]) -> None:
+    """Check experiment files (or folders of them) without calling any model."""
+    from harness._cli.commands import validate_paths
+
+    raise SystemExit(validate_paths(paths))
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
+@click.option("--case", "cases", multiple=True, help="Test case id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def render(path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool) -> None:
+    """Print exactly the messages each (variant, case) would send."""
+    from harness._cli.commands import render_path
+
+    render_path(path, variants, cases, as_json)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of experiment files (for editors' YAML language servers)."""
+    from harness._cli.commands import print_schema
+
+    print_schema()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: user errors become messages and exit code 2."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        sys.exit(0)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ExperimentError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(exc.exit_code)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,44 @@
+"""Experiment files: schema, loading with locations, data, and the variant plan."""
+
+from harness.experiment.data import Case, PoolItem
+from harness.experiment.load import (
+    Experiment,
+    Prompt,
+    Validation,
+    find_experiment_files,
+    load_experiment,
+    validate_experiment,
+)
+from harness.experiment.plan import Variant, match_variants, plan_variants
+from harness.experiment.schema import (
+    DEFAULT_MODEL,
+    ExperimentSpec,
+    ModelSpec,
+    Params,
+    PoolSpec,
+    PromptSpec,
+    SelectorSpec,
+    TestsSpec,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Case",
+    "Experiment",
+    "ExperimentSpec",
+    "ModelSpec",
+    "Params",
+    "PoolItem",
+    "PoolSpec",
+    "Prompt",
+    "PromptSpec",
+    "SelectorSpec",
+    "TestsSpec",
+    "Validation",
+    "Variant",
+    "find_experiment_files",
+    "load_experiment",
+    "match_variants",
+    "plan_variants",
+    "validate_experiment",
+]

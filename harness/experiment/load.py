@@ -1,0 +1,399 @@
+"""Load an experiment file into typed records, reporting every problem with its location.
+
+``validate_experiment`` never raises for bad input: it collects all problems (schema,
+files, data lines, templates, cross-field rules, every template rendered against every
+case) so one run of ``harness validate`` shows everything to fix. ``load_experiment``
+raises :class:`ExperimentError` when there is any error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.errors import ExperimentError, Location, Problem
+from harness.experiment._schema_errors import schema_problems
+from harness.experiment._yaml import Path_, YamlDocument, load_yaml_text, read_text
+from harness.experiment.data import Case, PoolItem, display_path, load_records
+from harness.experiment.plan import Variant, plan_variants
+from harness.experiment.schema import ExperimentSpec, PoolSpec, PromptSpec, TestsSpec
+from harness.templating import CompiledTemplate, TemplateError, compile_template
+
+__all__ = [
+    "Experiment",
+    "Prompt",
+    "Validation",
+    "find_experiment_files",
+    "load_experiment",
+    "validate_experiment",
+]
+
+_BLOCKS = ("system", "user")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt's compiled templates."""
+
+    id: str
+    system: CompiledTemplate | None
+    user: CompiledTemplate
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: its spec, compiled prompts, pool, cases and variant plan."""
+
+    path: Path
+    display: str
+    spec: ExperimentSpec
+    prompts: tuple[Prompt, ...]
+    pool: tuple[PoolItem, ...]
+    cases: tuple[Case, ...]
+    answer: CompiledTemplate | None
+    variants: tuple[Variant, ...]
+    document: YamlDocument = field(repr=False, compare=False)
+    _answers: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def prompt(self, prompt_id: str) -> Prompt:
+        for prompt in self.prompts:
+            if prompt.id == prompt_id:
+                return prompt
+        raise KeyError(prompt_id)
+
+    def case(self, case_id: str) -> Case:
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        raise KeyError(case_id)
+
+    def answer_for(self, item: PoolItem) -> str:
+        """A pool item's assistant turn (rendered once, then reused)."""
+        cached = self._answers.get(item.id)
+        if cached is None:
+            assert self.answer is not None
+            cached = self._answers[item.id] = self.answer.render(item.vars)
+        return cached
+
+
+@dataclass
+class Validation:
+    """The outcome of validating one experiment file."""
+
+    display: str
+    problems: list[Problem]
+    experiment: Experiment | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load and fully validate ``path``; raise :class:`ExperimentError` on any error."""
+    result = validate_experiment(path)
+    if result.experiment is None or result.errors:
+        raise ExperimentError(result.problems)
+    return result.experiment
+
+
+def validate_experiment(path: str | Path) -> Validation:
+    """Check everything about an experiment file and return all problems found."""
+    source = Path(path)
+    display = display_path(source.resolve()) if source.exists() else str(source)
+    text, problem = read_text(source, display)
+    if problem is not None:
+        return Validation(display, [problem])
+    assert text is not None
+    doc = load_yaml_text(text, display)
+    problems = list(doc.problems)
+    if doc.data is None:
+        if not problems:
+            problems.append(Problem(doc.locate(()), "the file holds no experiment (it is null)"))
+        return Validation(display, problems)
+    if not isinstance(doc.data, dict):
+        message = "an experiment file must be a mapping with keys such as name, prompts, tests"
+        return Validation(display, [*problems, Problem(doc.locate(()), message)])
+    checker = _Checker(doc, source.resolve().parent)
+    experiment = checker.run()
+    problems.extend(checker.problems)
+    has_errors = any(p.severity == "error" for p in problems)
+    return Validation(display, _sorted(problems), None if has_errors else experiment)
+
+
+def find_experiment_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, plus YAML files under folders that look like experiments."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_dir():
+            found.append(p)
+            continue
+        for candidate in sorted([*p.rglob("*.yaml"), *p.rglob("*.yml")]):
+            if looks_like_experiment(candidate):
+                found.append(candidate)
+    return found
+
+
+_EXPERIMENT_KEYS = re.compile(r"^(prompts|tests)\s*:", re.MULTILINE)
+
+
+def looks_like_experiment(path: Path) -> bool:
+    """A cheap shape test: a YAML file with top-level ``prompts:`` or ``tests:`` keys."""
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:200_000]
+    except OSError:
+        return False
+    return bool(_EXPERIMENT_KEYS.search(head))
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.location.file, p.location.line, p.location.col))
+
+
+class _Checker:
+    """Runs each stage of validation on whatever parts of the file are usable."""
+
+    def __init__(self, doc: YamlDocument, base_dir: Path) -> None:
+        self.doc = doc
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def error(self, location: Location, message: str) -> None:
+        self.problems.append(Problem(location, message))
+
+    def warn(self, location: Location, message: str) -> None:
+        self.problems.append(Problem(location, message, "warning"))
+
+    def at(self, *path: str | int, key: bool = False) -> Location:
+        return self.doc.locate(path, key=key)
+
+    def run(self) -> Experiment | None:
+        data: dict[str, Any] = self.doc.data
+        spec: ExperimentSpec | None = None
+        rules_spec: ExperimentSpec | None = None
+        try:
+            spec = rules_spec = ExperimentSpec.model_validate(data)
+        except ValidationError as exc:
+            self.problems.extend(schema_problems(exc, self.doc, ExperimentSpec))
+            rules_spec = _fallback_spec(data, exc)
+        prompts_raw: list[Any] = data["prompts"] if isinstance(data.get("prompts"), list) else []
+        prompt_specs = spec.prompts if spec else _parts(PromptSpec, prompts_raw)
+        pool_spec = spec.examples if spec else _part(PoolSpec, data.get("examples"))
+        tests_spec = spec.tests if spec else _part(TestsSpec, data.get("tests"))
+        style = spec.style if spec else ("inline" if data.get("style") == "inline" else "multiturn")
+
+        prompts = self.compile_prompts(prompt_specs, prompts_raw)
+        answer = self.compile_answer(pool_spec)
+        pool = self.load_pool(pool_spec)
+        cases = self.load_cases(tests_spec)
+        if rules_spec is not None:
+            from harness.experiment.rules import check_rules
+
+            check_rules(self, rules_spec, pool, cases)
+        if prompts is not None and cases is not None:
+            from harness.experiment.rules import check_renders
+
+            shots = spec.shots if spec else [0]
+            check_renders(self, prompts, answer, pool or [], cases, style, shots, tests_spec)
+        if spec is None or prompts is None or cases is None or pool is None:
+            return None
+        return Experiment(
+            path=Path(self.doc.file),
+            display=self.doc.file,
+            spec=spec,
+            prompts=tuple(prompts),
+            pool=tuple(pool),
+            cases=tuple(cases),
+            answer=answer,
+            variants=plan_variants(spec),
+            document=self.doc,
+        )
+
+    # -- templates ---------------------------------------------------------------------
+    def compile_inline(self, source: str, path: Path_) -> CompiledTemplate | None:
+        line, col = self.doc.values.get(path, (1, 1))
+        if self.doc.value_style(path) in ("|", ">"):
+            line, col = line + 1, 1
+        try:
+            return compile_template(source, file=self.doc.file, line=line, col=col)[None]
+        except TemplateError as exc:
+            self.error(exc.location, exc.message)
+            return None
+
+    def compile_prompts(
+        self, specs: Sequence[PromptSpec | None], raw: list[Any]
+    ) -> list[Prompt] | None:
+        prompts: list[Prompt] = []
+        ok = True
+        for i, spec in enumerate(specs):
+            if spec is None:
+                ok = False
+                continue
+            prompt = self.compile_prompt(i, spec)
+            if prompt is None:
+                ok = False
+            else:
+                prompts.append(prompt)
+        return prompts if ok and specs else None
+
+    def compile_prompt(self, i: int, spec: PromptSpec) -> Prompt | None:
+        if spec.file is None:
+            assert spec.user is not None
+            system = None
+            if spec.system is not None:
+                system = self.compile_inline(spec.system, ("prompts", i, "system"))
+                if system is None:
+                    return None
+            user = self.compile_inline(spec.user, ("prompts", i, "user"))
+            return None if user is None else Prompt(spec.id, system, user)
+        where = self.at("prompts", i, "file")
+        target = (self.base_dir / spec.file).resolve()
+        display = display_path(target)
+        text, problem = read_text(target, display)
+        if problem is not None:
+            reason = "not found" if problem.message == "file not found" else problem.message
+            self.error(where, f"prompt template file {spec.file!r}: {reason}")
+            return None
+        assert text is not None
+        try:
+            compiled = compile_template(text, file=display, blocks=_BLOCKS)
+        except TemplateError as exc:
+            self.error(exc.location, exc.message)
+            return None
+        from harness.templating import block_names
+
+        unknown = [b for b in block_names(compiled) if b not in _BLOCKS]
+        if unknown:
+            self.error(
+                Location(display),
+                f"unknown template block(s) {', '.join(unknown)}; "
+                "a prompt file defines {% block system %} and {% block user %}",
+            )
+        if "user" not in compiled:
+            self.error(Location(display), "a prompt template file must define {% block user %}")
+            return None
+        return Prompt(spec.id, compiled.get("system"), compiled["user"])
+
+    def compile_answer(self, pool_spec: PoolSpec | None) -> CompiledTemplate | None:
+        if pool_spec is None:
+            return None
+        return self.compile_inline(pool_spec.answer, ("examples", "answer"))
+
+    # -- data --------------------------------------------------------------------------
+    def _records(
+        self, spec: PoolSpec | TestsSpec, key: str
+    ) -> list[tuple[dict[str, Any], Location]]:
+        loaded = load_records(
+            doc=self.doc, path=(key,), file=spec.file, items=spec.items, base_dir=self.base_dir
+        )
+        self.problems.extend(loaded.problems)
+        return loaded.records
+
+    def load_pool(self, spec: PoolSpec | None) -> list[PoolItem] | None:
+        if spec is None:
+            return [] if "examples" not in self.doc.data else None
+        items = []
+        for n, (rec, location) in enumerate(self._records(spec, "examples"), start=1):
+            items.append(PoolItem(_record_id(rec, n), rec, location))
+        self.check_unique_ids(items, "pool item")
+        return items
+
+    def load_cases(self, spec: TestsSpec | None) -> list[Case] | None:
+        if spec is None:
+            return None
+        from harness.checks import assert_shape_problem
+
+        for i, entry in enumerate(spec.asserts):
+            reason = assert_shape_problem(entry)
+            if reason:
+                self.error(self.at("tests", "assert", i), reason)
+        cases = []
+        for n, (rec, location) in enumerate(self._records(spec, "tests"), start=1):
+            fields = dict(rec)
+            own = fields.pop("assert", [])
+            if not isinstance(own, list):
+                self.error(location, "a case's `assert` must be a list of checks")
+                own = []
+            for entry in own:
+                reason = assert_shape_problem(entry)
+                if reason:
+                    self.error(location, f"case {_record_id(rec, n)}: {reason}")
+            cases.append(Case(_record_id(rec, n), fields, location, tuple(own)))
+        if not cases and spec.items is not None:
+            self.error(self.at("tests", "items"), "there are no test cases")
+        self.check_unique_ids(cases, "test case")
+        return cases
+
+    def check_unique_ids(self, records: Sequence[PoolItem | Case], what: str) -> None:
+        first: dict[str, Location] = {}
+        for record in records:
+            if record.id in first:
+                self.error(
+                    record.location,
+                    f"duplicate {what} id {record.id!r} (first at {first[record.id]})",
+                )
+            else:
+                first[record.id] = record.location
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    "name": "_",
+    "prompts": [{"id": "_", "user": ""}],
+    "tests": {"items": [{}]},
+}
+
+
+def _fallback_spec(data: dict[str, Any], exc: ValidationError) -> ExperimentSpec | None:
+    """The spec with invalid top-level keys dropped (or stubbed), so the remaining
+    cross-field rules can still run and report their problems in the same pass."""
+    broken = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    if not broken:
+        return None
+    patched = {k: v for k, v in data.items() if k not in broken}
+    for key, stub in _PLACEHOLDERS.items():
+        if key in broken or key not in patched:
+            patched[key] = stub
+    try:
+        return ExperimentSpec.model_validate(patched)
+    except ValidationError:
+        return None
+
+
+def _record_id(record: Mapping[str, Any], number: int) -> str:
+    value = record.get("id")
+    if value is None or isinstance(value, (dict, list)) or str(value).strip() == "":
+        return str(number)
+    return str(value)
+
+
+def _part(model: type[PoolSpec] | type[TestsSpec], raw: Any) -> Any:
+    if raw is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None  # already reported by the whole-file validation
+
+
+def _parts(model: type[BaseModel], raw: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in raw:
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError:
+            out.append(None)
+    return out

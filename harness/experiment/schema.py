@@ -1,0 +1,242 @@
+"""The experiment file's schema: pydantic models with ``extra="forbid"`` so typos fail loudly.
+
+Values arrive from :mod:`harness.experiment._yaml` as strings; pydantic's lax mode turns
+``"3"`` into 3 where the schema wants a number. Shorthands people write in YAML
+(``models: [local:smollm2]``, ``selectors: [random, {fixed: [a, b]}]``) are expanded by
+``mode="before"`` validators into the full mapping form, so error locations stay simple
+paths into the document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "SELECTOR_NAMES",
+    "DataSpec",
+    "ExperimentSpec",
+    "ModelSpec",
+    "Params",
+    "PoolSpec",
+    "PromptSpec",
+    "SelectorSpec",
+    "TestsSpec",
+]
+
+DEFAULT_MODEL = "local:smollm2"
+SELECTOR_NAMES = ("fixed", "first", "random", "balanced", "similar")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+@-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(
+            f"{what} {value!r} must start with a letter or digit and use only letters, "
+            "digits and _ . : + @ - (it becomes part of variant ids)"
+        )
+    return value
+
+
+class Params(_Strict):
+    """Generation parameters passed to every model (a model may override them)."""
+
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1, le=1_000_000)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    response_format: dict[str, Any] | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ModelSpec(_Strict):
+    """A model to query: ``provider:name`` plus per-model connection settings."""
+
+    id: str = Field(description="provider:model, e.g. local:smollm2 or openai:gpt-4o-mini")
+    label: str | None = Field(None, description="Short name used in variant ids")
+    base_url: str | None = None
+    api_key: str | None = Field(None, description="Prefer api_key_env: files get shared")
+    api_key_env: str | None = None
+    concurrency: int | None = Field(None, ge=1, le=10_000)
+    params: Params | None = None
+    price: dict[str, float] | None = Field(
+        None, description="USD per million tokens: {input: ..., output: ...}"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"id": value} if isinstance(value, str) else value
+
+    @field_validator("id")
+    @classmethod
+    def _provider_prefix(cls, value: str) -> str:
+        provider, sep, name = value.partition(":")
+        if not sep or not provider or not name:
+            raise ValueError(f"model {value!r} must look like provider:name, e.g. local:smollm2")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label_id(cls, value: str | None) -> str | None:
+        return None if value is None else _check_id(value, "model label")
+
+    @property
+    def key(self) -> str:
+        """How the model appears in variant ids."""
+        return self.label or self.id
+
+
+class PromptSpec(_Strict):
+    """One prompt: inline ``system``/``user`` templates, or a template ``file``."""
+
+    id: str
+    system: str | None = None
+    user: str | None = None
+    file: str | None = Field(
+        None, description="Jinja2 file with {% block system %} and {% block user %}"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        return _check_id(value, "prompt id")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PromptSpec:
+        if self.file is not None and (self.system is not None or self.user is not None):
+            raise ValueError("give either `file` or `system`/`user`, not both")
+        if self.file is None and self.user is None:
+            raise ValueError("a prompt needs a `user` template (or a template `file`)")
+        return self
+
+
+class DataSpec(_Strict):
+    """Records from a ``file`` (CSV, JSONL, JSON, YAML) or inline ``items``."""
+
+    file: str | None = None
+    items: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.file is None) == (self.items is None):
+            raise ValueError("give exactly one of `file` or `items`")
+        return self
+
+
+class PoolSpec(DataSpec):
+    """The few-shot pool."""
+
+    answer: str = Field("{{ expected }}", description="Template for a shot's assistant turn")
+    match_on: str = Field("input", description="Field compared by `similar` and leakage guard")
+    balance_on: str | None = Field(None, description="Label field used by `balanced`")
+
+
+class TestsSpec(DataSpec):
+    """The test cases and the checks applied to every case."""
+
+    asserts: list[dict[str, Any]] = Field(default_factory=list, alias="assert")
+
+
+class SelectorSpec(_Strict):
+    """How shots are chosen from the pool for each case."""
+
+    name: Literal["fixed", "first", "random", "balanced", "similar"]
+    id: str | None = Field(None, description="Label in variant ids (default: the name)")
+    ids: list[str] | None = Field(None, description="Pool ids, for `fixed`")
+    method: Literal["bm25", "embedding"] = Field("bm25", description="For `similar`")
+    embedding_model: str | None = Field(None, description="For `similar` with embeddings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and "name" not in value and len(value) == 1:
+            ((name, options),) = value.items()
+            if name == "fixed" and isinstance(options, list):
+                return {"name": "fixed", "ids": options}
+            if name in SELECTOR_NAMES and isinstance(options, dict):
+                return {"name": name, **options}
+            if name in SELECTOR_NAMES and options is None:
+                return {"name": name}
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> SelectorSpec:
+        if self.name == "fixed" and not self.ids:
+            raise ValueError("the `fixed` selector needs `ids`, e.g. `- fixed: [ex1, ex2]`")
+        if self.name != "fixed" and self.ids is not None:
+            raise ValueError("`ids` applies only to the `fixed` selector")
+        if self.id is not None:
+            _check_id(self.id, "selector id")
+        return self
+
+    @property
+    def key(self) -> str:
+        if self.id:
+            return self.id
+        if self.name == "similar" and self.method != "bm25":
+            return f"similar-{self.method}"
+        return self.name
+
+    @property
+    def uses_seed(self) -> bool:
+        """Seeds only change what random draws see; other selectors are deterministic."""
+        return self.name in ("random", "balanced")
+
+
+class ExperimentSpec(_Strict):
+    """An experiment: prompts × shots × selectors × seeds × models over test cases."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra={"title": "Harness experiment"},
+    )
+
+    name: str
+    description: str | None = None
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: [ModelSpec.model_validate(DEFAULT_MODEL)], min_length=1
+    )
+    params: Params = Field(default_factory=lambda: Params.model_validate({}))
+    prompts: list[PromptSpec] = Field(min_length=1)
+    examples: PoolSpec | None = None
+    shots: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    selectors: list[SelectorSpec] = Field(
+        default_factory=lambda: [SelectorSpec.model_validate("random")], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    style: Literal["multiturn", "inline"] = "multiturn"
+    repeats: int = Field(1, ge=1, le=1000, description="Samples per (variant, case)")
+    tests: TestsSpec
+
+    @field_validator("shots")
+    @classmethod
+    def _shots_non_negative(cls, value: list[int]) -> list[int]:
+        for k in value:
+            if k < 0 or k > 10_000:
+                raise ValueError(f"shot count {k} must be between 0 and 10000")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, value: list[int]) -> list[int]:
+        for seed in value:
+            if not 0 <= seed < 2**63:
+                raise ValueError(f"seed {seed} must be between 0 and 2**63-1")
+        return value

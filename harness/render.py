@@ -1,0 +1,123 @@
+"""Rendering: a variant and a test case become the exact chat messages sent to the model.
+
+Multi-turn style: the system turn, then a user/assistant pair per shot (the shot's fields
+through the prompt's user template, its answer through the pool's ``answer`` template),
+then the case's user turn. Inline style: the system turn and one user turn, built by the
+template from the case's fields and ``examples`` (the shots, each with an ``answer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.experiment.data import Case, PoolItem
+from harness.experiment.load import Experiment, Prompt
+from harness.experiment.plan import Variant
+from harness.shots.selectors import ShotSelector, build_selector
+
+__all__ = [
+    "Message",
+    "RenderedPrompt",
+    "prepare_selectors",
+    "render_messages",
+    "render_variant",
+    "render_variants",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """What one (variant, case) sends to the model, and which shots it saw."""
+
+    variant: str
+    case: str
+    messages: tuple[Message, ...]
+    shots: tuple[str, ...]
+
+
+def shot_vars(item: PoolItem, answer: str) -> dict[str, Any]:
+    """A pool item as the inline ``examples`` entry: its fields plus its rendered answer."""
+    return {**item.vars, "answer": answer}
+
+
+def render_messages(
+    prompt: Prompt,
+    case_vars: Mapping[str, Any],
+    shots: Sequence[PoolItem],
+    *,
+    style: Literal["multiturn", "inline"],
+    experiment: Experiment,
+) -> tuple[Message, ...]:
+    """The messages for one case with the given shots (raises ``TemplateError``)."""
+    messages: list[Message] = []
+    if prompt.system is not None:
+        system = prompt.system.render(case_vars)
+        if system:
+            messages.append(Message("system", system))
+    if style == "inline":
+        examples = [shot_vars(s, experiment.answer_for(s)) for s in shots]
+        messages.append(Message("user", prompt.user.render({**case_vars, "examples": examples})))
+        return tuple(messages)
+    for shot in shots:
+        messages.append(Message("user", prompt.user.render(shot.vars)))
+        messages.append(Message("assistant", experiment.answer_for(shot)))
+    messages.append(Message("user", prompt.user.render(case_vars)))
+    return tuple(messages)
+
+
+def prepare_selectors(experiment: Experiment) -> dict[str, ShotSelector]:
+    """One prepared selector per selector key (similarity indexes are built here, once)."""
+    pool_spec = experiment.spec.examples
+    if pool_spec is None or not experiment.pool:
+        return {}
+    return {
+        spec.key: build_selector(
+            spec, experiment.pool, match_on=pool_spec.match_on, balance_on=pool_spec.balance_on
+        )
+        for spec in experiment.spec.selectors
+    }
+
+
+def render_variant(
+    experiment: Experiment,
+    variant: Variant,
+    case: Case,
+    selectors: Mapping[str, ShotSelector] | None = None,
+) -> RenderedPrompt:
+    """Render ``case`` under ``variant``: choose its shots, then build its messages."""
+    if selectors is None:
+        selectors = prepare_selectors(experiment)
+    shots: tuple[PoolItem, ...] = ()
+    if variant.shots > 0 and variant.selector is not None:
+        shots = selectors[variant.selector].select(case, variant.shots, variant.seed)
+    messages = render_messages(
+        experiment.prompt(variant.prompt),
+        case.vars,
+        shots,
+        style=experiment.spec.style,
+        experiment=experiment,
+    )
+    return RenderedPrompt(variant.id, case.id, messages, tuple(s.id for s in shots))
+
+
+def render_variants(
+    experiment: Experiment, variants: Sequence[Variant], cases: Sequence[Case] | None = None
+) -> Iterator[RenderedPrompt]:
+    """Every (variant, case) rendering, variant-major, sharing one set of selectors."""
+    selectors = prepare_selectors(experiment)
+    for variant in variants:
+        for case in experiment.cases if cases is None else cases:
+            yield render_variant(experiment, variant, case, selectors)

@@ -1,0 +1,59 @@
+"""Similarity methods for the ``similar`` selector: rank pool texts against a query.
+
+BM25 (via ``rank_bm25``) is the light default and needs nothing beyond numpy. Methods are
+looked up by name in :data:`SIMILARITY_METHODS`, so an embedding method registers itself
+without the selector changing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+__all__ = ["SIMILARITY_METHODS", "BM25Index", "SimilarityIndex", "build_index", "tokenize"]
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class SimilarityIndex(Protocol):
+    """Scores every document of a fixed corpus against a query (higher is more similar)."""
+
+    def scores(self, query: str) -> Sequence[float]: ...
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens; digits are kept, since dates and numbers carry meaning."""
+    return _TOKEN.findall(text.casefold())
+
+
+class BM25Index:
+    """Okapi BM25 over the pool's ``match_on`` texts."""
+
+    def __init__(self, documents: Sequence[str]) -> None:
+        tokens = [tokenize(d) or ["\u2205"] for d in documents]
+        self._bm25 = BM25Okapi(tokens)
+
+    def scores(self, query: str) -> Sequence[float]:
+        result = self._bm25.get_scores(tokenize(query))
+        return [float(x) for x in np.asarray(result, dtype=float)]
+
+
+IndexFactory = Callable[[Sequence[str], "str | None"], SimilarityIndex]
+
+SIMILARITY_METHODS: dict[str, IndexFactory] = {
+    "bm25": lambda documents, _model: BM25Index(documents),
+}
+
+
+def build_index(method: str, documents: Sequence[str], model: str | None = None) -> SimilarityIndex:
+    """Build the named similarity index over ``documents``."""
+    try:
+        factory = SIMILARITY_METHODS[method]
+    except KeyError:
+        known = ", ".join(sorted(SIMILARITY_METHODS))
+        raise ValueError(f"unknown similarity method {method!r} (known: {known})") from None
+    return factory(documents, model)

@@ -1,0 +1,175 @@
+"""Sandboxed Jinja2 templates that report errors at their place in the YAML or template file.
+
+Templates come from files people share, so they run in Jinja's immutable sandbox with
+``StrictUndefined``: ``{{ ''.__class__.__mro__ }}`` is refused, a missing variable is an
+error rather than an empty string, and huge repetitions are refused before they allocate.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from harness.errors import Location
+
+__all__ = ["CompiledTemplate", "TemplateError", "TemplateSyntaxProblem", "compile_template"]
+
+_MAX_REPEAT = 1_000_000
+
+
+class TemplateError(Exception):
+    """A template failed to render; carries where in the source it failed."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.message = message
+
+
+class TemplateSyntaxProblem(TemplateError):
+    """A template does not compile."""
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "*":
+            for seq, count in ((left, right), (right, left)):
+                too_long = isinstance(seq, (str, list, tuple)) and isinstance(count, int)
+                if too_long and len(seq) * count > _MAX_REPEAT:
+                    raise jinja2.exceptions.SecurityError("repetition result is too large")
+            return operator.mul(left, right)
+        if isinstance(right, (int, float)) and abs(right) > 1000:
+            raise jinja2.exceptions.SecurityError("exponent is too large")
+        return operator.pow(left, right)
+
+
+_SOURCES: dict[str, str] = {}
+
+
+def _load_source(name: str) -> str:
+    return _SOURCES[name]
+
+
+_ENV = _Environment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    loader=jinja2.FunctionLoader(_load_source),
+    cache_size=0,
+)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Maps a template's own line numbers to a line in the file that holds it."""
+
+    file: str
+    first_line: int
+    first_col: int
+
+    def location(self, template_line: int | None) -> Location:
+        if template_line is None or template_line <= 1:
+            return Location(self.file, self.first_line, self.first_col)
+        return Location(self.file, self.first_line + template_line - 1, 1)
+
+
+class CompiledTemplate:
+    """A compiled template (or one ``{% block %}`` of a template file)."""
+
+    def __init__(self, template: jinja2.Template, origin: _Origin, block: str | None) -> None:
+        self._template = template
+        self._origin = origin
+        self._block = block
+        self.source_location = origin.location(None)
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        """Render with ``variables``; leading and trailing whitespace is stripped."""
+        try:
+            if self._block is None:
+                text = self._template.render(variables)
+            else:
+                text = self._render_block(variables)
+        except jinja2.exceptions.SecurityError as exc:
+            message = f"unsafe template operation refused: {exc}"
+            raise TemplateError(self._where(exc), message) from None
+        except jinja2.exceptions.UndefinedError as exc:
+            raise TemplateError(self._where(exc), _undefined_message(exc, variables)) from None
+        except Exception as exc:  # a template is user code: any failure is a user error
+            raise TemplateError(
+                self._where(exc), f"template error: {type(exc).__name__}: {exc}"
+            ) from None
+        return text.strip()
+
+    def _render_block(self, variables: Mapping[str, Any]) -> str:
+        assert self._block is not None
+        ctx = self._template.new_context(dict(variables))
+        try:
+            return "".join(self._template.blocks[self._block](ctx))
+        except Exception:
+            # Rewrites the traceback to template line numbers, as Template.render does.
+            self._template.environment.handle_exception()
+            raise  # pragma: no cover - handle_exception always raises
+
+    def _where(self, exc: BaseException) -> Location:
+        line = None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._template.filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        return self._origin.location(line)
+
+
+def _undefined_message(exc: jinja2.exceptions.UndefinedError, variables: Mapping[str, Any]) -> str:
+    message = str(exc)
+    if "is undefined" in message:
+        names = ", ".join(sorted(k for k in variables if not k.startswith("_"))) or "none"
+        return f"undefined variable: {message} (available: {names})"
+    return message
+
+
+_counter = iter(range(1, 1 << 62))
+
+
+def compile_template(
+    source: str,
+    *,
+    file: str,
+    line: int = 1,
+    col: int = 1,
+    blocks: tuple[str, ...] = (),
+) -> dict[str | None, CompiledTemplate]:
+    """Compile ``source``; return the whole template (key None) and any named ``blocks``.
+
+    ``file``/``line``/``col`` say where the source starts, so errors point into the YAML
+    line or template file people edit. Raises :class:`TemplateSyntaxProblem`.
+    """
+    origin = _Origin(file, line, col)
+    name = f"{file}#{next(_counter)}"
+    _SOURCES[name] = source
+    try:
+        template = _ENV.get_template(name)
+    except jinja2.exceptions.TemplateSyntaxError as exc:
+        raise TemplateSyntaxProblem(
+            origin.location(exc.lineno), f"template syntax error: {exc.message}"
+        ) from None
+    finally:
+        del _SOURCES[name]
+    out: dict[str | None, CompiledTemplate] = {None: CompiledTemplate(template, origin, None)}
+    for block in blocks:
+        if block in template.blocks:
+            out[block] = CompiledTemplate(template, origin, block)
+    return out
+
+
+def block_names(compiled: Mapping[str | None, CompiledTemplate]) -> list[str]:
+    """Names of the blocks a compiled template file defines."""
+    template = compiled[None]._template
+    return sorted(template.blocks)

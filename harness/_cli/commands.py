@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness._run.pipeline import RunOptions
 
 __all__ = ["print_schema", "render_path", "validate_paths"]
 
@@ -83,3 +87,56 @@ def print_schema() -> None:
 
     schema = ExperimentSpec.model_json_schema(by_alias=True)
     click.echo(json.dumps(schema, indent=2))
+
+
+def run_path(path: str, options: RunOptions, *, dry_run: bool) -> int:
+    """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
+    from harness._run.pipeline import estimate_run, run_experiment
+    from harness.experiment import load_experiment
+
+    exp = load_experiment(path)
+    if dry_run:
+        from tabulate import tabulate
+
+        rows = estimate_run(exp, options)
+        table = [
+            [
+                e.variant,
+                e.requests,
+                e.prompt_tokens,
+                e.max_completion_tokens,
+                "?" if e.cost is None else f"{e.cost:.4f}",
+            ]
+            for e in rows
+        ]
+        total_cost = sum(e.cost or 0 for e in rows)
+        table.append(
+            [
+                "total",
+                sum(e.requests for e in rows),
+                sum(e.prompt_tokens for e in rows),
+                sum(e.max_completion_tokens for e in rows),
+                f"{total_cost:.4f}",
+            ]
+        )
+        click.echo(
+            tabulate(
+                table,
+                headers=[
+                    "variant",
+                    "requests",
+                    "prompt tokens (est.)",
+                    "max completion tokens",
+                    "cost USD (max)",
+                ],
+            )
+        )
+        return 0
+    try:
+        outcome = run_experiment(exp, options)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished results are kept; continue with --resume", err=True)
+        return 130
+    from harness.report.summary import print_outcome
+
+    return print_outcome(outcome)

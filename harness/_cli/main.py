@@ -50,6 +50,48 @@ def render(path: str, variants: Sequence[str], cases: Sequence[str], as_json: bo
 
 
 @cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
+@click.option("--model", "models", multiple=True, help="Run against these models instead.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="Requests in flight per model.")
+@click.option("--repeats", type=click.IntRange(1, 1000), help="Samples per (variant, case).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--resume", is_flag=True, help="Continue the last unfinished run of this file.")
+@click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
+@click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
+@click.option("--home", type=click.Path(file_okay=False), help="Harness home (cache, runs).")
+def run(
+    path: str,
+    variants: Sequence[str],
+    models: Sequence[str],
+    concurrency: int | None,
+    repeats: int | None,
+    no_cache: bool,
+    resume: bool,
+    dry_run: bool,
+    max_cost: float | None,
+    home: str | None,
+) -> None:
+    """Run an experiment: query every variant on every case and report."""
+    from pathlib import Path
+
+    from harness._cli.commands import run_path
+    from harness._run.pipeline import RunOptions
+
+    options = RunOptions(
+        variants=tuple(variants),
+        models=tuple(models),
+        concurrency=concurrency,
+        use_cache=not no_cache,
+        resume=resume,
+        max_cost=max_cost,
+        repeats=repeats,
+        home=Path(home) if home else None,
+    )
+    raise SystemExit(run_path(path, options, dry_run=dry_run))
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of experiment files (for editors' YAML language servers)."""
     from harness._cli.commands import print_schema

@@ -54,6 +54,9 @@ class Params(_Strict):
     seed: int | None = None
     stop: list[str] | None = None
     response_format: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = Field(
+        None, description="Extra fields sent as-is to OpenAI-compatible servers"
+    )
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -70,6 +73,13 @@ class ModelSpec(_Strict):
     api_key: str | None = Field(None, description="Prefer api_key_env: files get shared")
     api_key_env: str | None = None
     concurrency: int | None = Field(None, ge=1, le=10_000)
+    timeout: float | None = Field(None, gt=0, description="Seconds per request (HTTP)")
+    batch_size: int | None = Field(None, ge=1, le=4096, description="Local models: batch size")
+    device: str | None = Field(None, description="Local models: cpu, cuda, cuda:1 (default: auto)")
+    dtype: str | None = Field(None, description="Local models: float32, bfloat16, float16")
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="Local models on CPU: torch threads"
+    )
     params: Params | None = None
     price: dict[str, float] | None = Field(
         None, description="USD per million tokens: {input: ..., output: ...}"
@@ -223,6 +233,9 @@ class ExperimentSpec(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     style: Literal["multiturn", "inline"] = "multiturn"
     repeats: int = Field(1, ge=1, le=1000, description="Samples per (variant, case)")
+    concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Requests in flight per model (default: per provider)"
+    )
     tests: TestsSpec
 
     @field_validator("shots")

@@ -44,8 +44,16 @@ class BM25Index:
 
 IndexFactory = Callable[[Sequence[str], "str | None"], SimilarityIndex]
 
+
+def _embedding_index(documents: Sequence[str], model: str | None) -> SimilarityIndex:
+    from harness.shots.embedding import EmbeddingIndex  # torch/transformers load on demand
+
+    return EmbeddingIndex(documents, model)
+
+
 SIMILARITY_METHODS: dict[str, IndexFactory] = {
     "bm25": lambda documents, _model: BM25Index(documents),
+    "embedding": _embedding_index,
 }
 
 

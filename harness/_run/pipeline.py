@@ -1,0 +1,237 @@
+"""One run, end to end: load -> plan -> render -> query (cache, journal) -> results.
+
+``run_experiment`` is what ``harness run`` and the pytest plugin call; ``estimate_run`` is
+``--dry-run``. Both are plain functions over the loaded experiment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._run.cache import ResponseCache, request_key
+from harness._run.journal import Journal
+from harness._run.runner import Execution, RunStats, Task, execute
+from harness.errors import HarnessError
+from harness.experiment import Experiment, ModelSpec, Variant, match_variants, plan_variants
+from harness.home import harness_home
+from harness.models.base import ModelRequest, Provider
+from harness.models.pricing import Price, price_for
+from harness.models.registry import create_provider, provider_class
+from harness.render import prepare_selectors, render_variant
+from harness.results import Result
+from harness.runs import RunDir, find_resumable, new_run
+
+__all__ = ["Estimate", "RunOptions", "RunOutcome", "estimate_run", "plan_run", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    variants: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    concurrency: int | None = None
+    use_cache: bool = True
+    resume: bool = False
+    max_cost: float | None = None
+    repeats: int | None = None
+    home: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    experiment: Experiment
+    variants: tuple[Variant, ...]
+    results: list[Result]
+    stats: RunStats
+    run: RunDir
+    aborted: str | None = None
+    resumed_from: str | None = None
+    model_specs: dict[str, ModelSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    variant: str
+    requests: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    variants: tuple[Variant, ...]
+    models: dict[str, ModelSpec]
+    tasks: list[Task]
+    prices: dict[str, Price | None]
+
+
+def _model_specs(exp: Experiment, overrides: Sequence[str]) -> list[ModelSpec]:
+    if not overrides:
+        return list(exp.spec.models)
+    return [ModelSpec.model_validate(m) for m in overrides]
+
+
+def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
+    """Variants, their models and every request, rendered and keyed."""
+    specs = _model_specs(exp, options.models)
+    spec = exp.spec.model_copy(update={"models": specs})
+    variants = match_variants(plan_variants(spec), options.variants)
+    if not variants:
+        raise HarnessError(f"no variant matches {', '.join(options.variants)}")
+    models = {m.key: m for m in specs}
+    prices = {key: price_for(m) for key, m in models.items()}
+    params = {key: _params(exp, m) for key, m in models.items()}
+    identity = {
+        key: provider_class(m.id.partition(":")[0]).identity_for(m) for key, m in models.items()
+    }
+    repeats = options.repeats or exp.spec.repeats
+    selectors = prepare_selectors(exp)
+    tasks: list[Task] = []
+    for variant in variants:
+        model = variant.model
+        for case in exp.cases:
+            rendered = render_variant(exp, variant, case, selectors)
+            messages = tuple(m.to_dict() for m in rendered.messages)
+            chars = sum(len(m["content"]) for m in messages)
+            estimate = 0.0
+            price = prices[model]
+            if price is not None:
+                estimate = price.cost(chars // 4 + 4 * len(messages), params[model]["max_tokens"])
+            for repeat in range(repeats):
+                tasks.append(
+                    Task(
+                        key=request_key(identity[model], messages, params[model], repeat),
+                        variant=variant.id,
+                        case=case.id,
+                        repeat=repeat,
+                        model=model,
+                        request=ModelRequest(messages, params[model], repeat),
+                        shots=rendered.shots,
+                        estimated_cost=estimate,
+                    )
+                )
+    return _Plan(variants, models, tasks, prices)
+
+
+def _params(exp: Experiment, model: ModelSpec) -> dict[str, Any]:
+    merged = exp.spec.params.model_dump(exclude_none=True)
+    if model.params is not None:
+        merged.update(model.params.model_dump(exclude_unset=True, exclude_none=True))
+    return merged
+
+
+def estimate_run(exp: Experiment, options: RunOptions) -> list[Estimate]:
+    """``--dry-run``: requests, estimated prompt tokens (chars/4) and cost per variant."""
+    plan = plan_run(exp, options)
+    by_variant: dict[str, list[Task]] = {}
+    for task in plan.tasks:
+        by_variant.setdefault(task.variant, []).append(task)
+    out = []
+    for variant in plan.variants:
+        tasks = by_variant.get(variant.id, [])
+        price = plan.prices[variant.model]
+        prompt = sum(sum(len(m["content"]) for m in t.request.messages) // 4 for t in tasks)
+        completion = sum(int(t.request.params["max_tokens"]) for t in tasks)
+        cost = None if price is None else sum(t.estimated_cost for t in tasks)
+        out.append(Estimate(variant.id, len(tasks), prompt, completion, cost))
+    return out
+
+
+def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOutcome:
+    """Query every request of the experiment, resuming or using the cache as asked."""
+    options = options or RunOptions()
+    home = harness_home(options.home)
+    plan = plan_run(exp, options)
+    run: RunDir | None = find_resumable(home, exp.path) if options.resume else None
+    resumed_from = run.id if run is not None else None
+    done = Journal.read(run.journal_path) if run is not None else {}
+    if run is None:
+        run = new_run(
+            home,
+            exp.name,
+            exp.path,
+            exp.path.read_text("utf-8"),
+            {
+                "variants": [v.id for v in plan.variants],
+                "models": {k: m.id for k, m in plan.models.items()},
+                "cases": len(exp.cases),
+                "options": {
+                    "variants": options.variants,
+                    "models": options.models,
+                    "repeats": options.repeats,
+                    "max_cost": options.max_cost,
+                },
+            },
+        )
+    else:
+        run.update(status="running")
+    cache = ResponseCache(home / "cache.sqlite") if options.use_cache else None
+    journal = Journal(run.journal_path)
+    try:
+        execution = asyncio.run(_execute(plan, exp, options, cache, journal, done))
+    except KeyboardInterrupt:
+        run.update(status="interrupted")
+        raise
+    finally:
+        journal.close()
+        if cache is not None:
+            cache.close()
+    order = {t.key: i for i, t in enumerate(plan.tasks)}
+    results = sorted(execution.results.values(), key=lambda r: order.get(r.key, 1 << 62))
+    status = "aborted" if execution.aborted else "finished"
+    run.update(status=status, aborted=execution.aborted, stats=execution.stats.__dict__)
+    return RunOutcome(
+        exp,
+        plan.variants,
+        results,
+        execution.stats,
+        run,
+        execution.aborted,
+        resumed_from,
+        plan.models,
+    )
+
+
+async def _execute(
+    plan: _Plan,
+    exp: Experiment,
+    options: RunOptions,
+    cache: ResponseCache | None,
+    journal: Journal,
+    done: dict[str, Result],
+) -> Execution:
+    providers: dict[str, Provider] = {}
+    try:
+        used = {t.model for t in plan.tasks}
+        for key in used:
+            providers[key] = create_provider(plan.models[key])
+        concurrency = {
+            key: options.concurrency
+            or plan.models[key].concurrency
+            or exp.spec.concurrency
+            or type(providers[key]).default_concurrency
+            for key in used
+        }
+        from harness._run.progress import Progress
+
+        with Progress(len(plan.tasks), enabled=options.progress and sys.stderr.isatty()) as bar:
+            return await execute(
+                plan.tasks,
+                providers,
+                concurrency=concurrency,
+                prices=plan.prices,
+                cache=cache,
+                journal=journal,
+                done=done,
+                max_cost=options.max_cost,
+                on_result=bar.update,
+            )
+    finally:
+        for provider in providers.values():
+            await provider.aclose()

@@ -1,0 +1,53 @@
+"""A progress bar on stderr (done/total, errors, tokens, cost, ETA); silent when not a TTY."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import Any
+
+from harness._run.runner import RunStats
+from harness.results import Result
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total,
+                file=sys.stderr,
+                unit="req",
+                dynamic_ncols=True,
+                mininterval=0.2,
+                smoothing=0.05,
+            )
+        self._last = 0.0
+
+    def update(self, result: Result, stats: RunStats) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        now = time.monotonic()
+        if now - self._last > 0.5:
+            self._last = now
+            tokens = stats.prompt_tokens + stats.completion_tokens
+            self._bar.set_postfix_str(
+                f"errors={stats.errors} cached={stats.cached} tokens={tokens:,} "
+                f"cost=${stats.cost:.4f}",
+                refresh=False,
+            )
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()

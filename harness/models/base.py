@@ -1,0 +1,85 @@
+"""What every model provider speaks: a request of chat messages, a response with usage.
+
+A provider is a small class: ``complete(request) -> ModelResponse``, raising
+:class:`ProviderError` with a retry classification. Retries, concurrency, caching and cost
+accounting live in the runner, so a new provider only translates one call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from harness.experiment.schema import ModelSpec
+
+__all__ = ["ModelRequest", "ModelResponse", "Provider", "ProviderError"]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One chat completion: messages as role/content mappings plus generation params."""
+
+    messages: tuple[Mapping[str, str], ...]
+    params: Mapping[str, Any]
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """A model's answer and what it cost."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float = 0.0
+    finish_reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A failed request. ``kind`` tells the runner what to do about it.
+
+    - ``retry``: transient (429, 5xx, timeout, dropped connection); retried with backoff,
+      honouring ``retry_after`` seconds when the server sent one.
+    - ``request``: this request can never succeed (invalid request); recorded as an error.
+    - ``fatal``: no request can succeed (bad key, unknown model, no quota); the run stops.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        kind: Literal["retry", "request", "fatal"],
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+        self.status = status
+
+
+class Provider(ABC):
+    """A model behind one provider prefix (``local:``, ``openai:``)."""
+
+    #: Concurrent requests when neither the experiment nor the command line sets it.
+    default_concurrency: ClassVar[int] = 8
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.provider, _, self.model = spec.id.partition(":")
+
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Send one request; raise :class:`ProviderError` on failure."""
+
+    @classmethod
+    def identity_for(cls, spec: ModelSpec) -> dict[str, Any]:
+        """What distinguishes this model's answers in the cache (never secrets)."""
+        provider, _, model = spec.id.partition(":")
+        return {"provider": provider, "model": model, "base_url": spec.base_url}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or threads."""

@@ -1,0 +1,53 @@
+"""Result records: one per (variant, case, repeat), from the runner through checks to reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["CheckOutcome", "Result"]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check's verdict on one output, with the reason people read when it fails."""
+
+    name: str
+    passed: bool
+    reason: str = ""
+    score: float | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one request produced. ``error`` is set when the request failed (not a check)."""
+
+    variant: str
+    case: str
+    repeat: int
+    key: str
+    output: str | None
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    finish_reason: str | None = None
+    cost: float | None = None
+    cached: bool = False
+    shots: tuple[str, ...] = ()
+    passed: bool | None = None
+    score: float | None = None
+    checks: tuple[CheckOutcome, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        values = dict(data)
+        values["shots"] = tuple(values.get("shots") or ())
+        values["checks"] = tuple(CheckOutcome(**c) for c in values.get("checks") or ())
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,1 @@
+"""Execution machinery (private): runner, cache, journal, progress, the run pipeline."""

@@ -185,6 +185,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
     order = {t.key: i for i, t in enumerate(plan.tasks)}
     results = sorted(execution.results.values(), key=lambda r: order.get(r.key, 1 << 62))
     status = "aborted" if execution.aborted else "finished"
+    if status == "finished":
+        run.write_results(results)
     run.update(status=status, aborted=execution.aborted, stats=execution.stats.__dict__)
     return RunOutcome(
         exp,

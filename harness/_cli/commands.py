@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["print_schema", "render_path", "validate_paths"]
 
 
-def validate_paths(paths: Sequence[str]) -> int:
+def validate_paths(paths: Sequence[str], allow_python: bool = False) -> int:
     """Validate files and folders; print every problem; 2 on any error, else 0."""
     from harness.experiment import find_experiment_files, validate_experiment
 
@@ -25,7 +25,7 @@ def validate_paths(paths: Sequence[str]) -> int:
         raise HarnessError(f"no experiment files found in {', '.join(paths)}")
     status = 0
     for path in files:
-        result = validate_experiment(path)
+        result = validate_experiment(path, allow_python=allow_python)
         for problem in result.problems:
             click.echo(str(problem), err=True)
         if result.errors:
@@ -43,12 +43,18 @@ def validate_paths(paths: Sequence[str]) -> int:
     return status
 
 
-def render_path(path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool) -> None:
+def render_path(
+    path: str,
+    variants: Sequence[str],
+    cases: Sequence[str],
+    as_json: bool,
+    allow_python: bool = False,
+) -> None:
     """Print the rendered messages for the selected variants and cases."""
     from harness.experiment import load_experiment, match_variants
     from harness.render import render_variants
 
-    exp = load_experiment(path)
+    exp = load_experiment(path, allow_python=allow_python)
     chosen = match_variants(exp.variants, variants)
     if not chosen:
         known = ", ".join(v.id for v in exp.variants[:20])
@@ -89,12 +95,20 @@ def print_schema() -> None:
     click.echo(json.dumps(schema, indent=2))
 
 
-def run_path(path: str, options: RunOptions, *, dry_run: bool) -> int:
+def run_path(
+    path: str,
+    options: RunOptions,
+    *,
+    dry_run: bool,
+    fmt: str = "table",
+    output: str | None = None,
+    allow_python: bool = False,
+) -> int:
     """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
     from harness._run.pipeline import estimate_run, run_experiment
     from harness.experiment import load_experiment
 
-    exp = load_experiment(path)
+    exp = load_experiment(path, allow_python=allow_python)
     if dry_run:
         from tabulate import tabulate
 
@@ -137,6 +151,46 @@ def run_path(path: str, options: RunOptions, *, dry_run: bool) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted: finished results are kept; continue with --resume", err=True)
         return 130
-    from harness.report.summary import print_outcome
+    from pathlib import Path
 
-    return print_outcome(outcome)
+    from harness.report.console import print_outcome
+
+    return print_outcome(outcome, fmt, Path(output) if output else None)
+
+
+def list_runs_command(home: str | None) -> None:
+    from pathlib import Path
+
+    from harness.home import harness_home
+    from harness.report.console import print_runs
+    from harness.runs import list_runs
+
+    print_runs(list_runs(harness_home(Path(home) if home else None)))
+
+
+def show_command(
+    ref: str, home: str | None, failures: bool, variants: Sequence[str], fmt: str
+) -> None:
+    from pathlib import Path
+
+    from harness.home import harness_home
+    from harness.report.console import show_run
+    from harness.runs import open_run
+
+    show_run(
+        open_run(harness_home(Path(home) if home else None), ref),
+        failures=failures,
+        variants=variants,
+        fmt=fmt,
+    )
+
+
+def compare_command(a: str, b: str, home: str | None) -> int:
+    from pathlib import Path
+
+    from harness.home import harness_home
+    from harness.report.compare import compare_runs
+    from harness.runs import open_run
+
+    root = harness_home(Path(home) if home else None)
+    return compare_runs(open_run(root, a), open_run(root, b))

@@ -12,6 +12,14 @@ from harness.errors import ExperimentError, HarnessError
 
 __all__ = ["cli", "main"]
 
+FORMATS = ("table", "markdown", "csv", "json")
+HOME = click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="HARNESS_HOME",
+    help="Harness home: cache and run records (default ./.harness).",
+)
+
 
 class UserError(click.ClickException):
     """A user error shown as plain lines on stderr with exit code 2 (no traceback)."""
@@ -30,11 +38,17 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def validate(paths: Sequence[str]) -> None:
+@click.option(
+    "--allow-python",
+    is_flag=True,
+    envvar="HARNESS_ALLOW_PYTHON",
+    help="Allow `python` checks, which run code named by the experiment.",
+)
+def validate(paths: Sequence[str], allow_python: bool) -> None:
     """Check experiment files (or folders of them) without calling any model."""
     from harness._cli.commands import validate_paths
 
-    raise SystemExit(validate_paths(paths))
+    raise SystemExit(validate_paths(paths, allow_python))
 
 
 @cli.command()
@@ -42,11 +56,19 @@ def validate(paths: Sequence[str]) -> None:
 @click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
 @click.option("--case", "cases", multiple=True, help="Test case id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def render(path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool) -> None:
+@click.option(
+    "--allow-python",
+    is_flag=True,
+    envvar="HARNESS_ALLOW_PYTHON",
+    help="Allow `python` checks, which run code named by the experiment.",
+)
+def render(
+    path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool, allow_python: bool
+) -> None:
     """Print exactly the messages each (variant, case) would send."""
     from harness._cli.commands import render_path
 
-    render_path(path, variants, cases, as_json)
+    render_path(path, variants, cases, as_json, allow_python)
 
 
 @cli.command()
@@ -59,7 +81,20 @@ def render(path: str, variants: Sequence[str], cases: Sequence[str], as_json: bo
 @click.option("--resume", is_flag=True, help="Continue the last unfinished run of this file.")
 @click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
-@click.option("--home", type=click.Path(file_okay=False), help="Harness home (cache, runs).")
+@HOME
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Also write the report here (format from the extension).",
+)
+@click.option(
+    "--allow-python",
+    is_flag=True,
+    envvar="HARNESS_ALLOW_PYTHON",
+    help="Allow `python` checks, which run code named by the experiment.",
+)
 def run(
     path: str,
     variants: Sequence[str],
@@ -71,6 +106,9 @@ def run(
     dry_run: bool,
     max_cost: float | None,
     home: str | None,
+    fmt: str,
+    output: str | None,
+    allow_python: bool,
 ) -> None:
     """Run an experiment: query every variant on every case and report."""
     from pathlib import Path
@@ -88,7 +126,42 @@ def run(
         repeats=repeats,
         home=Path(home) if home else None,
     )
-    raise SystemExit(run_path(path, options, dry_run=dry_run))
+    raise SystemExit(
+        run_path(path, options, dry_run=dry_run, fmt=fmt, output=output, allow_python=allow_python)
+    )
+
+
+@cli.command("runs")
+@HOME
+def runs_(home: str | None) -> None:
+    """List recorded runs."""
+    from harness._cli.commands import list_runs_command
+
+    list_runs_command(home)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--failures", is_flag=True, help="Only failed and errored results.")
+@click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@HOME
+def show(run_id: str, failures: bool, variants: Sequence[str], fmt: str, home: str | None) -> None:
+    """Show a run's per-case outputs and why they failed (RUN: id, prefix or latest)."""
+    from harness._cli.commands import show_command
+
+    show_command(run_id, home, failures, variants, fmt)
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@HOME
+def compare(run_a: str, run_b: str, home: str | None) -> None:
+    """Pair the same (variant, case) results of two runs: regressions, fixes, statistics."""
+    from harness._cli.commands import compare_command
+
+    raise SystemExit(compare_command(run_a, run_b, home))
 
 
 @cli.command()

@@ -32,9 +32,9 @@ class Journal:
             self._fd = -1
 
     @staticmethod
-    def read(path: Path) -> dict[str, Result]:
-        """Finished results by request key (later lines win; torn lines are skipped)."""
-        found: dict[str, Result] = {}
+    def read(path: Path) -> dict[tuple[str, str, int], Result]:
+        """Finished results by (variant, case, repeat); later lines win, torn lines skipped."""
+        found: dict[tuple[str, str, int], Result] = {}
         if not path.exists():
             return found
         with path.open("rb") as f:
@@ -43,5 +43,5 @@ class Journal:
                     result = Result.from_dict(json.loads(raw))
                 except (ValueError, TypeError):
                     continue
-                found[result.key] = result
+                found[(result.variant, result.case, result.repeat)] = result
         return found

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._run.cache import ResponseCache, request_key
+from harness._run.checking import check_run
 from harness._run.journal import Journal
 from harness._run.runner import Execution, RunStats, Task, execute
 from harness.errors import HarnessError
@@ -23,6 +25,9 @@ from harness.models.base import ModelRequest, Provider
 from harness.models.pricing import Price, price_for
 from harness.models.registry import create_provider, provider_class
 from harness.render import prepare_selectors, render_variant
+from harness.report.curve import curve_table, learning_curve, plot_learning_curve
+from harness.report.summary import Summary, summarize
+from harness.report.table import report_json
 from harness.results import Result
 from harness.runs import RunDir, find_resumable, new_run
 
@@ -49,9 +54,18 @@ class RunOutcome:
     results: list[Result]
     stats: RunStats
     run: RunDir
+    summary: Summary
     aborted: str | None = None
     resumed_from: str | None = None
     model_specs: dict[str, ModelSpec] = field(default_factory=dict)
+    curve_png: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """3 when aborted, 1 when a variant misses its min_pass_rate, else 0."""
+        if self.aborted:
+            return 3
+        return 1 if self.summary.failing else 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,11 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
     journal = Journal(run.journal_path)
     try:
         execution = asyncio.run(_execute(plan, exp, options, cache, journal, done))
+        journal.close()
+        order = {t.id: i for i, t in enumerate(plan.tasks)}
+        ranked = sorted(execution.results.items(), key=lambda item: order.get(item[0], 1 << 62))
+        raw = [result for _, result in ranked]
+        results = check_run(exp, raw, cache=cache).results
     except KeyboardInterrupt:
         run.update(status="interrupted")
         raise
@@ -182,21 +201,45 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
         journal.close()
         if cache is not None:
             cache.close()
-    order = {t.key: i for i, t in enumerate(plan.tasks)}
-    results = sorted(execution.results.values(), key=lambda r: order.get(r.key, 1 << 62))
+    summary = summarize(
+        plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=exp.spec.min_pass_rate
+    )
     status = "aborted" if execution.aborted else "finished"
-    if status == "finished":
-        run.write_results(results)
-    run.update(status=status, aborted=execution.aborted, stats=execution.stats.__dict__)
+    run.write_results(results)
+    summary_json = report_json(summary, [])
+    summary_json.pop("cases")
+    run.write_json("summary.json", summary_json)
+    curve_png = _save_curve(plan.variants, results, run, exp.name)
+    run.update(
+        status=status,
+        aborted=execution.aborted,
+        stats=execution.stats.__dict__,
+        finished=time.time(),
+        best=summary.best,
+    )
     return RunOutcome(
         exp,
         plan.variants,
         results,
         execution.stats,
         run,
+        summary,
         execution.aborted,
         resumed_from,
         plan.models,
+        curve_png,
+    )
+
+
+def _save_curve(
+    variants: Sequence[Variant], results: Sequence[Result], run: RunDir, name: str
+) -> Path | None:
+    if len({v.shots for v in variants}) < 2:
+        return None
+    points = learning_curve(variants, results)
+    (run.path / "learning_curve.txt").write_text(curve_table(points) + "\n", "utf-8")
+    return plot_learning_curve(
+        points, run.path / "learning_curve.png", f"{name}: pass rate vs shots"
     )
 
 
@@ -206,7 +249,7 @@ async def _execute(
     options: RunOptions,
     cache: ResponseCache | None,
     journal: Journal,
-    done: dict[str, Result],
+    done: dict[tuple[str, str, int], Result],
 ) -> Execution:
     providers: dict[str, Provider] = {}
     try:

@@ -38,6 +38,11 @@ class Task:
     shots: tuple[str, ...] = ()
     estimated_cost: float = 0.0
 
+    @property
+    def id(self) -> tuple[str, str, int]:
+        """Which result this request produces: (variant, case, repeat)."""
+        return (self.variant, self.case, self.repeat)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -67,7 +72,7 @@ class RunStats:
 
 @dataclass
 class Execution:
-    results: dict[str, Result] = field(default_factory=dict)
+    results: dict[tuple[str, str, int], Result] = field(default_factory=dict)
     stats: RunStats = field(default_factory=RunStats)
     aborted: str | None = None
 
@@ -83,7 +88,7 @@ async def execute(
     prices: Mapping[str, Price | None],
     cache: ResponseCache | None = None,
     journal: Journal | None = None,
-    done: Mapping[str, Result] | None = None,
+    done: Mapping[tuple[str, str, int], Result] | None = None,
     max_cost: float | None = None,
     retry: RetryPolicy | None = None,
     on_result: ProgressHook | None = None,
@@ -91,15 +96,17 @@ async def execute(
     """Run ``tasks``; results already in ``done`` (a resumed journal) are not requested."""
     run = _Run(providers, prices, cache, journal, max_cost, retry or RetryPolicy(), on_result)
     run.execution.stats.total = len(tasks)
-    todo: list[Task] = []
+    shared: dict[str, list[Task]] = {}  # identical requests (e.g. two selectors that agree)
     for task in tasks:
-        previous = (done or {}).get(task.key)
-        if previous is not None:
-            run.execution.results[task.key] = previous
+        previous = (done or {}).get(task.id)
+        if previous is not None and previous.key == task.key:
+            run.execution.results[task.id] = previous
             run.execution.stats.resumed += 1
             run.notify(previous)
         else:
-            todo.append(task)
+            shared.setdefault(task.key, []).append(task)
+    run.shared = shared
+    todo = [group[0] for group in shared.values()]
     if cache is not None and todo:
         hits = cache.get_many(t.key for t in todo)
         remaining = []
@@ -145,6 +152,7 @@ class _Run:
         self.retry = retry
         self.on_result = on_result
         self.execution = Execution()
+        self.shared: dict[str, list[Task]] = {}
         self.in_flight_cost = 0.0
         self.rng = random.Random()
 
@@ -202,20 +210,6 @@ class _Run:
     def record(self, task: Task, response: ModelResponse, *, cached: bool) -> None:
         price = self.prices.get(task.model)
         cost = price.cost(response.prompt_tokens, response.completion_tokens) if price else None
-        result = Result(
-            variant=task.variant,
-            case=task.case,
-            repeat=task.repeat,
-            key=task.key,
-            output=response.text,
-            prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens,
-            latency_ms=response.latency_ms,
-            finish_reason=response.finish_reason,
-            cost=cost,
-            cached=cached,
-            shots=task.shots,
-        )
         stats = self.execution.stats
         if cached:
             stats.cached += 1
@@ -235,25 +229,42 @@ class _Run:
                 )
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
-        self.finish(result)
+        for member in self.shared.get(task.key, [task]):
+            self.finish(
+                Result(
+                    variant=member.variant,
+                    case=member.case,
+                    repeat=member.repeat,
+                    key=member.key,
+                    output=response.text,
+                    prompt_tokens=response.prompt_tokens,
+                    completion_tokens=response.completion_tokens,
+                    latency_ms=response.latency_ms,
+                    finish_reason=response.finish_reason,
+                    cost=cost,
+                    cached=cached,
+                    shots=member.shots,
+                )
+            )
 
     def record_error(self, task: Task, message: str) -> None:
         self.execution.stats.requested += 1
         self.execution.stats.errors += 1
-        self.finish(
-            Result(
-                variant=task.variant,
-                case=task.case,
-                repeat=task.repeat,
-                key=task.key,
-                output=None,
-                error=message,
-                shots=task.shots,
+        for member in self.shared.get(task.key, [task]):
+            self.finish(
+                Result(
+                    variant=member.variant,
+                    case=member.case,
+                    repeat=member.repeat,
+                    key=member.key,
+                    output=None,
+                    error=message,
+                    shots=member.shots,
+                )
             )
-        )
 
     def finish(self, result: Result) -> None:
-        self.execution.results[result.key] = result
+        self.execution.results[(result.variant, result.case, result.repeat)] = result
         if self.journal is not None:
             self.journal.append(result)
         self.notify(result)

@@ -27,7 +27,7 @@ CHECK_NAMES = frozenset(
         "max_cost",
     }
 )
-ASSERT_MODIFIERS = frozenset({"weight"})
+ASSERT_MODIFIERS = frozenset({"weight", "normalize"})
 
 
 def split_assert(entry: Mapping[str, Any]) -> tuple[str, bool, Any]:

@@ -102,15 +102,18 @@ class Validation:
         return not self.errors
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load and fully validate ``path``; raise :class:`ExperimentError` on any error."""
-    result = validate_experiment(path)
+def load_experiment(path: str | Path, *, allow_python: bool = False) -> Experiment:
+    """Load and fully validate ``path``; raise :class:`ExperimentError` on any error.
+
+    ``allow_python`` permits ``python`` checks, which import and run code the file names.
+    """
+    result = validate_experiment(path, allow_python=allow_python)
     if result.experiment is None or result.errors:
         raise ExperimentError(result.problems)
     return result.experiment
 
 
-def validate_experiment(path: str | Path) -> Validation:
+def validate_experiment(path: str | Path, *, allow_python: bool = False) -> Validation:
     """Check everything about an experiment file and return all problems found."""
     source = Path(path)
     display = display_path(source.resolve()) if source.exists() else str(source)
@@ -127,7 +130,7 @@ def validate_experiment(path: str | Path) -> Validation:
     if not isinstance(doc.data, dict):
         message = "an experiment file must be a mapping with keys such as name, prompts, tests"
         return Validation(display, [*problems, Problem(doc.locate(()), message)])
-    checker = _Checker(doc, source.resolve().parent)
+    checker = _Checker(doc, source.resolve().parent, allow_python)
     experiment = checker.run()
     problems.extend(checker.problems)
     has_errors = any(p.severity == "error" for p in problems)
@@ -167,9 +170,10 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
 class _Checker:
     """Runs each stage of validation on whatever parts of the file are usable."""
 
-    def __init__(self, doc: YamlDocument, base_dir: Path) -> None:
+    def __init__(self, doc: YamlDocument, base_dir: Path, allow_python: bool = False) -> None:
         self.doc = doc
         self.base_dir = base_dir
+        self.allow_python = allow_python
         self.problems: list[Problem] = []
 
     def error(self, location: Location, message: str) -> None:
@@ -318,7 +322,7 @@ class _Checker:
         from harness.checks import assert_shape_problem
 
         for i, entry in enumerate(spec.asserts):
-            reason = assert_shape_problem(entry)
+            reason = assert_shape_problem(entry) or self.python_problem(entry)
             if reason:
                 self.error(self.at("tests", "assert", i), reason)
         cases = []
@@ -329,7 +333,7 @@ class _Checker:
                 self.error(location, "a case's `assert` must be a list of checks")
                 own = []
             for entry in own:
-                reason = assert_shape_problem(entry)
+                reason = assert_shape_problem(entry) or self.python_problem(entry)
                 if reason:
                     self.error(location, f"case {_record_id(rec, n)}: {reason}")
             cases.append(Case(_record_id(rec, n), fields, location, tuple(own)))
@@ -337,6 +341,16 @@ class _Checker:
             self.error(self.at("tests", "items"), "there are no test cases")
         self.check_unique_ids(cases, "test case")
         return cases
+
+    def python_problem(self, entry: Any) -> str | None:
+        """``python`` checks run code this file names: refused unless the user allows it."""
+        names = [str(k).removeprefix("not_") for k in entry] if isinstance(entry, dict) else []
+        if "python" in names and not self.allow_python:
+            return (
+                "`python` checks import and run code named by this file; they are off "
+                "unless you pass --allow-python (or set HARNESS_ALLOW_PYTHON=1)"
+            )
+        return None
 
     def check_unique_ids(self, records: Sequence[PoolItem | Case], what: str) -> None:
         first: dict[str, Location] = {}

@@ -158,6 +158,26 @@ class TestsSpec(DataSpec):
     """The test cases and the checks applied to every case."""
 
     asserts: list[dict[str, Any]] = Field(default_factory=list, alias="assert")
+    normalize: list[str | dict[str, str]] = Field(
+        default_factory=list,
+        description="Applied to outputs before checks: strip, lowercase, first_line, "
+        "{extract: REGEX} (group 1 if any)",
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Pass when the weighted check score reaches this"
+    )
+
+    @field_validator("normalize")
+    @classmethod
+    def _known_normalisers(cls, value: list[str | dict[str, str]]) -> list[str | dict[str, str]]:
+        for step in value:
+            if isinstance(step, str) and step not in ("strip", "lowercase", "first_line"):
+                raise ValueError(
+                    f"unknown normaliser {step!r} (strip, lowercase, first_line, {{extract: RE}})"
+                )
+            if isinstance(step, dict) and set(step) != {"extract"}:
+                raise ValueError("a mapping normaliser must be {extract: REGEX}")
+        return value
 
 
 class SelectorSpec(_Strict):
@@ -236,6 +256,11 @@ class ExperimentSpec(_Strict):
     concurrency: int | None = Field(
         None, ge=1, le=10_000, description="Requests in flight per model (default: per provider)"
     )
+    min_pass_rate: float | dict[str, float] | None = Field(
+        None,
+        description="Threshold for every variant, or per variant id glob: {'terse/*': 0.8}",
+    )
+    baseline: str | None = Field(None, description="Variant id every variant is compared with")
     tests: TestsSpec
 
     @field_validator("shots")

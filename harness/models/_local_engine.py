@@ -60,6 +60,7 @@ __all__ = [
     "EMBEDDED_GGUF_NAME",
     "EMBEDDED_MODEL",
     "Generation",
+    "LoadInfo",
     "LocalEngine",
     "LocalModelError",
     "convert_gguf",
@@ -152,13 +153,29 @@ def _is_complete_copy(directory: Path, gguf: Path) -> bool:
 # --------------------------------------------------------------------------- torch setup
 
 
+_STACK_HINT = (
+    "the local provider needs torch, transformers, gguf and safetensors; "
+    "install them with `pip install 'prompt-harness[local]'`"
+)
+
+
 def _offline_transformers() -> Any:
     """Import transformers with every hub access switched off."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    import transformers
-
+    try:
+        import transformers
+    except ImportError as error:
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
     return transformers
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as error:
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
+    return torch
 
 
 def _resolve_threads(threads: int | None) -> int:
@@ -179,7 +196,7 @@ def _resolve_threads(threads: int | None) -> int:
 
 
 def _resolve_device(device: str | None) -> str:
-    import torch
+    torch = _import_torch()
 
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -229,8 +246,11 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
         return target
     models.mkdir(parents=True, exist_ok=True)
     transformers = _offline_transformers()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except ImportError as error:  # transformers reads GGUF through the `gguf` package
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
     # A GGUF-loaded model refuses save_pretrained while it carries the GGUF "quantizer";
     # both the quantizer and the config's record of it must go, or the reload re-attaches it.
     model.hf_quantizer = None
@@ -297,8 +317,7 @@ class LocalEngine:
         self._threads = _resolve_threads(threads)
         started = time.perf_counter()
         transformers = _offline_transformers()
-        import torch
-
+        torch = _import_torch()
         torch.set_num_threads(self._threads)
         self._device = _resolve_device(device)
         self._dtype = _resolve_dtype(dtype, self._device)
@@ -320,7 +339,7 @@ class LocalEngine:
                 self._model: Any = transformers.AutoModelForCausalLM.from_pretrained(
                     weights, dtype=getattr(torch, self._dtype)
                 )
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise LocalModelError(
                 f"cannot load local model {model!r} (offline; a hub id must already be in "
                 f"the local Hugging Face cache): {error}"
@@ -448,7 +467,8 @@ class LocalEngine:
             raise LocalModelError(f"top_p must be in (0, 1], got {top_p}")
         if batch_size < 1:
             raise LocalModelError(f"batch_size must be at least 1, got {batch_size}")
-        stops = [s for s in (stop or []) if s]
+        stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+        stops = [s for s in stops if s]
         encoded = [self._encode(conversation) for conversation in conversations]
         results: list[Generation] = []
         with self._lock:

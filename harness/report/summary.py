@@ -1,38 +1,155 @@
-"""Printing a run's outcome (interim: per-variant counts until checks and statistics land)."""
+"""Per-variant statistics and paired comparisons: the numbers behind every table."""
 
 from __future__ import annotations
 
-import click
-from tabulate import tabulate
+import fnmatch
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from harness._run.pipeline import RunOutcome
+from harness.experiment import Variant
+from harness.results import Result
+from harness.stats import Paired, Rate, holm, paired_comparison, pass_rate
 
-__all__ = ["print_outcome"]
+__all__ = ["Summary", "VariantSummary", "case_scores", "summarize", "threshold_for"]
+
+ALPHA = 0.05
 
 
-def print_outcome(outcome: RunOutcome) -> int:
+@dataclass(frozen=True)
+class VariantSummary:
+    variant: Variant
+    n: int
+    passed: int
+    failed: int
+    errors: int
+    rate: Rate
+    vs_best: Paired | None
+    p_best: float | None  # Holm-adjusted
+    vs_baseline: Paired | None
+    p_baseline: float | None
+    latency_ms: float | None
+    tokens_in: float | None
+    tokens_out: float | None
+    cost_per_1k: float | None
+    is_best: bool
+    indistinguishable: bool
+    threshold: float | None
+
+    @property
+    def meets_threshold(self) -> bool | None:
+        if self.threshold is None:
+            return None
+        return self.errors == 0 and self.rate.rate >= self.threshold
+
+
+@dataclass(frozen=True)
+class Summary:
+    variants: list[VariantSummary]  # sorted by pass rate, best first
+    best: str | None
+    baseline: str | None
+
+    @property
+    def failing(self) -> list[VariantSummary]:
+        return [v for v in self.variants if v.meets_threshold is False]
+
+    def get(self, variant_id: str) -> VariantSummary:
+        for v in self.variants:
+            if v.variant.id == variant_id:
+                return v
+        raise KeyError(variant_id)
+
+
+def case_scores(results: Sequence[Result]) -> dict[str, dict[str, list[float]]]:
+    """variant -> case -> 0/1 per scored repeat (errors excluded)."""
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        if r.passed is not None:
+            out[r.variant][r.case].append(1.0 if r.passed else 0.0)
+    return out
+
+
+def threshold_for(variant_id: str, setting: float | Mapping[str, float] | None) -> float | None:
+    if setting is None or isinstance(setting, (int, float)):
+        return setting
+    for pattern, value in setting.items():
+        if variant_id == pattern or fnmatch.fnmatchcase(variant_id, pattern):
+            return value
+    return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(
+    variants: Sequence[Variant],
+    results: Sequence[Result],
+    *,
+    baseline: str | None = None,
+    min_pass_rate: float | Mapping[str, float] | None = None,
+) -> Summary:
+    scores = case_scores(results)
+    by_variant: dict[str, list[Result]] = defaultdict(list)
+    for r in results:
+        by_variant[r.variant].append(r)
+    rates = {v.id: pass_rate(scores.get(v.id, {})) for v in variants}
+    means = {vid: {c: sum(s) / len(s) for c, s in cs.items()} for vid, cs in scores.items()}
+    order = {v.id: i for i, v in enumerate(variants)}
+    ranked = sorted(variants, key=lambda v: (-rates[v.id].rate, order[v.id]))
+    best = ranked[0].id if ranked and rates[ranked[0].id].cases else None
+    if baseline is not None and baseline not in rates:
+        baseline = None
+
+    def compare(ref: str | None) -> tuple[dict[str, Paired], dict[str, float]]:
+        if ref is None:
+            return {}, {}
+        paired = {
+            v.id: paired_comparison(means.get(v.id, {}), means.get(ref, {}))
+            for v in variants
+            if v.id != ref
+        }
+        ids = list(paired)
+        adjusted = holm([paired[i].p_value for i in ids])
+        return paired, dict(zip(ids, adjusted, strict=True))
+
+    vs_best, p_best = compare(best)
+    vs_base, p_base = compare(baseline)
     rows = []
-    for variant in outcome.variants:
-        mine = [r for r in outcome.results if r.variant == variant.id]
-        errors = sum(r.error is not None for r in mine)
-        latencies = [r.latency_ms for r in mine if r.latency_ms is not None]
-        tokens = [r.completion_tokens or 0 for r in mine]
+    for v in ranked:
+        mine = by_variant.get(v.id, [])
+        scored = [r for r in mine if r.passed is not None]
+        answered = [r for r in mine if r.error is None]
+        costs = [r.cost for r in answered if r.cost is not None]
+        n_cases = len({r.case for r in mine}) or 1
+        p = p_best.get(v.id)
         rows.append(
-            [
-                variant.id,
-                len(mine),
-                errors,
-                f"{sum(latencies) / len(latencies):.0f}" if latencies else "-",
-                f"{sum(tokens) / len(tokens):.1f}" if tokens else "-",
-            ]
+            VariantSummary(
+                variant=v,
+                n=len(mine),
+                passed=sum(bool(r.passed) for r in scored),
+                failed=sum(r.passed is False for r in scored),
+                errors=sum(r.error is not None for r in mine),
+                rate=rates[v.id],
+                vs_best=vs_best.get(v.id),
+                p_best=p,
+                vs_baseline=vs_base.get(v.id),
+                p_baseline=p_base.get(v.id),
+                latency_ms=_mean([r.latency_ms for r in answered if r.latency_ms is not None]),
+                tokens_in=_mean(
+                    [float(r.prompt_tokens) for r in answered if r.prompt_tokens is not None]
+                ),
+                tokens_out=_mean(
+                    [
+                        float(r.completion_tokens)
+                        for r in answered
+                        if r.completion_tokens is not None
+                    ]
+                ),
+                cost_per_1k=(sum(costs) / n_cases * 1000) if costs else None,
+                is_best=v.id == best,
+                indistinguishable=v.id != best and p is not None and p >= ALPHA,
+                threshold=threshold_for(v.id, min_pass_rate),
+            )
         )
-    click.echo(tabulate(rows, headers=["variant", "n", "errors", "latency ms", "tokens out"]))
-    stats = outcome.stats
-    click.echo(
-        f"run {outcome.run.id}: {stats.requested} requested, {stats.cached} cached, "
-        f"{stats.resumed} resumed, {stats.errors} errors, {stats.retries} retries"
-    )
-    if outcome.aborted:
-        click.echo(f"aborted: {outcome.aborted}", err=True)
-        return 3
-    return 0
+    return Summary(rows, best, baseline)

@@ -1,0 +1,210 @@
+"""The comparison table in text, Markdown, CSV and JSON.
+
+Rows are variants sorted by pass rate. ``★`` marks the best variant, ``≈`` the variants a
+paired test cannot tell apart from it (Holm-adjusted p >= 0.05). Long cells are shortened
+so the table stays readable at 100+ variants; the JSON keeps everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from harness.report.summary import Summary, VariantSummary
+from harness.results import Result
+from harness.stats import Paired
+
+__all__ = ["FORMATS", "format_report", "report_json"]
+
+FORMATS = ("table", "markdown", "csv", "json")
+_MAX_ID = 56
+
+
+def _shorten(text: str, limit: int = _MAX_ID) -> str:
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2) :]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _delta(p: Paired | None) -> str:
+    if p is None:
+        return "—"
+    return f"{100 * p.diff:+.1f} [{100 * p.low:+.0f}, {100 * p.high:+.0f}]"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _mark(v: VariantSummary) -> str:
+    mark = "★" if v.is_best else ("≈" if v.indistinguishable else "")
+    if v.meets_threshold is False:
+        mark += "✗"
+    return mark
+
+
+def _rows(summary: Summary, plain: bool) -> tuple[list[str], list[list[str]]]:
+    headers = ["", "variant", "pass rate [95% CI]", "Δ vs best, pp [95% CI]", "p (Holm)"]
+    if summary.baseline:
+        headers += ["Δ vs baseline, pp", "p (Holm)"]
+    headers += ["n", "errors", "latency ms", "tokens in/out", "$ / 1k cases"]
+    rows = []
+    for v in summary.variants:
+        r = v.rate
+        row = [
+            _mark(v),
+            v.variant.id if plain else _shorten(v.variant.id),
+            f"{_pct(r.rate)} [{100 * r.low:.0f}–{100 * r.high:.0f}]",
+            "best" if v.is_best else _delta(v.vs_best),
+            _p(v.p_best),
+        ]
+        if summary.baseline:
+            is_base = v.variant.id == summary.baseline
+            row += ["baseline" if is_base else _delta(v.vs_baseline), _p(v.p_baseline)]
+        tokens = f"{_num(v.tokens_in, '.0f')}/{_num(v.tokens_out, '.1f')}"
+        row += [
+            str(r.cases),
+            str(v.errors),
+            _num(v.latency_ms, ".0f"),
+            tokens,
+            _num(v.cost_per_1k, ".4f"),
+        ]
+        rows.append(row)
+    return headers, rows
+
+
+def _footer(summary: Summary) -> str:
+    close = [v for v in summary.variants if v.indistinguishable]
+    parts = [f"★ best: {summary.best}"] if summary.best else []
+    if close:
+        parts.append(
+            f"≈ {len(close)} variant(s) not distinguishable from it (paired exact "
+            "test, Holm-adjusted p ≥ 0.05)"
+        )
+    best = next((v for v in summary.variants if v.is_best), None)
+    runner_up = next((v for v in summary.variants if not v.is_best), None)
+    if best and runner_up and runner_up.vs_best and runner_up.vs_best.cases_needed:
+        need = runner_up.vs_best.cases_needed
+        parts.append(
+            f"to separate the best from the runner-up ({_shorten(runner_up.variant.id, 40)}) "
+            f"at 80% power: about {need} cases (have {runner_up.vs_best.cases})"
+        )
+    failing = summary.failing
+    if failing:
+        parts.append(f"✗ {len(failing)} variant(s) below min_pass_rate")
+    return "\n".join(parts)
+
+
+def format_report(summary: Summary, results: Sequence[Result], fmt: str) -> str:
+    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "json":
+        return json.dumps(report_json(summary, results), indent=2, ensure_ascii=False)
+    headers, rows = _rows(summary, plain=fmt == "csv")
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["mark", *headers[1:]])
+        writer.writerows(rows)
+        return buffer.getvalue()
+    style = "github" if fmt == "markdown" else "simple"
+    table = tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
+    return table + "\n\n" + _footer(summary)
+
+
+def _paired_json(p: Paired | None, adjusted: float | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "diff": p.diff,
+        "ci_low": p.low,
+        "ci_high": p.high,
+        "p_value": p.p_value,
+        "p_holm": adjusted,
+        "cases": p.cases,
+        "cases_needed_80pct_power": p.cases_needed,
+    }
+
+
+def report_json(summary: Summary, results: Sequence[Result]) -> dict[str, Any]:
+    variants = []
+    for v in summary.variants:
+        variant = v.variant
+        variants.append(
+            {
+                "id": variant.id,
+                "prompt": variant.prompt,
+                "model": variant.model,
+                "shots": variant.shots,
+                "selector": variant.selector,
+                "seed": variant.seed,
+                "n": v.n,
+                "cases": v.rate.cases,
+                "passed": v.passed,
+                "failed": v.failed,
+                "errors": v.errors,
+                "pass_rate": v.rate.rate,
+                "ci_low": v.rate.low,
+                "ci_high": v.rate.high,
+                "clustered": v.rate.clustered,
+                "best": v.is_best,
+                "indistinguishable_from_best": v.indistinguishable,
+                "vs_best": _paired_json(v.vs_best, v.p_best),
+                "vs_baseline": _paired_json(v.vs_baseline, v.p_baseline),
+                "mean_latency_ms": v.latency_ms,
+                "tokens_in_per_case": v.tokens_in,
+                "tokens_out_per_case": v.tokens_out,
+                "cost_per_1k_cases": v.cost_per_1k,
+                "min_pass_rate": v.threshold,
+                "meets_threshold": v.meets_threshold,
+            }
+        )
+    cases = [
+        {
+            "variant": r.variant,
+            "case": r.case,
+            "repeat": r.repeat,
+            "output": r.output,
+            "passed": r.passed,
+            "error": r.error,
+            "score": r.score,
+            "shots": list(r.shots),
+            "latency_ms": r.latency_ms,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cost": r.cost,
+            "cached": r.cached,
+            "checks": [
+                {
+                    "name": c.name,
+                    "passed": c.passed,
+                    "reason": c.reason,
+                    "score": c.score,
+                    "weight": c.weight,
+                }
+                for c in r.checks
+            ],
+        }
+        for r in results
+    ]
+    return {
+        "best": summary.best,
+        "baseline": summary.baseline,
+        "variants": variants,
+        "cases": cases,
+    }

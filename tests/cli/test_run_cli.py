@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness._cli.main import main
+from tests.conftest import MakeExperiment
 from tests.openai_server import FakeOpenAIServer
-from tests.run.conftest import MakeExperiment, make_experiment, server  # noqa: F401
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -51,7 +51,7 @@ def test_run_prints_table_and_exit_codes(
 def test_runs_show_compare(
     make_experiment: MakeExperiment,
     server: FakeOpenAIServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     home = str(tmp_path / "home")
@@ -75,7 +75,7 @@ def test_runs_show_compare(
 def test_dry_run_calls_nothing(
     make_experiment: MakeExperiment,
     server: FakeOpenAIServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = make_experiment(5, model="openai:gpt-4o-mini")

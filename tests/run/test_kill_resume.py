@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.runs import list_runs
+from tests.conftest import MakeExperiment
 from tests.openai_server import FakeOpenAIServer
-from tests.run.conftest import MakeExperiment
 
 CHAT = "/v1/chat/completions"
 

@@ -8,8 +8,8 @@ import pytest
 
 from harness._run.pipeline import RunOptions, run_experiment
 from harness.experiment import load_experiment
+from tests.conftest import MakeExperiment
 from tests.openai_server import FakeOpenAIServer
-from tests.run.conftest import MakeExperiment
 
 CHAT = "/v1/chat/completions"
 

@@ -172,6 +172,11 @@ def schema() -> None:
     print_schema()
 
 
+from harness._cli.finetune import finetune  # noqa: E402
+
+cli.add_command(finetune)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: user errors become messages and exit code 2."""
     try:

@@ -322,6 +322,7 @@ class LocalEngine:
         self._device = _resolve_device(device)
         self._dtype = _resolve_dtype(dtype, self._device)
 
+        model, _, adapter = model.partition("+")  # local:smollm2+date-lora: base + LoRA adapter
         gguf = self._gguf_source(model)
         converted = False
         conversion_seconds = 0.0
@@ -344,6 +345,8 @@ class LocalEngine:
                 f"cannot load local model {model!r} (offline; a hub id must already be in "
                 f"the local Hugging Face cache): {error}"
             ) from error
+        if adapter:
+            self._model = _merge_adapter(self._model, adapter, home)
         self._model.to(self._device)
         self._model.eval()
         self._setup_special_tokens(transformers)
@@ -595,6 +598,27 @@ def _seeded(seed: int, device: str) -> Iterator[None]:
 
 _ENGINES: dict[tuple[str, str, str, str], LocalEngine] = {}
 _ENGINES_LOCK = threading.Lock()
+
+
+def adapter_dir(name: str, home: Path | None = None) -> Path:
+    """Where a named LoRA adapter lives (or ``name`` itself when it is a folder)."""
+    as_path = Path(name).expanduser()
+    if as_path.is_dir():
+        return as_path
+    return (home if home is not None else harness_home()) / "adapters" / name
+
+
+def _merge_adapter(model: Any, name: str, home: Path | None) -> Any:
+    """Load a LoRA adapter onto ``model`` and merge it, so inference costs nothing extra."""
+    folder = adapter_dir(name, home)
+    if not (folder / "adapter_config.json").exists():
+        raise LocalModelError(
+            f"no LoRA adapter {name!r} at {folder}; train one with "
+            f"`harness finetune train DATA --name {name}`"
+        )
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
 
 
 def load_engine(

@@ -1,0 +1,172 @@
+"""``harness finetune``: prepare, validate, train (local LoRA or hosted), status, cancel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+__all__ = ["finetune"]
+
+HOME = click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="HARNESS_HOME",
+    help="Harness home (adapters, job records).",
+)
+
+
+@click.group()
+def finetune() -> None:
+    """Turn the few-shot pool into a fine-tuned model the table can use."""
+
+
+@finetune.command()
+@click.argument("experiment", type=click.Path())
+@click.option("--prompt", "prompt_id", help="Prompt whose system/user format to train on.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Training JSONL to write (validation split goes beside it).",
+)
+@click.option(
+    "--validation-fraction", type=click.FloatRange(0, 0.5), default=0.1, show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def prepare(
+    experiment: str, prompt_id: str | None, output: str, validation_fraction: float, seed: int
+) -> None:
+    """Render the pool as chat-format JSONL in the prompt's own format, minus leaked items."""
+    from harness.experiment import load_experiment
+    from harness.finetune.prepare import prepare_training_data, write_jsonl
+
+    exp = load_experiment(experiment)
+    data = prepare_training_data(exp, prompt_id, validation_fraction=validation_fraction, seed=seed)
+    out = Path(output)
+    write_jsonl(out, data.train)
+    click.echo(f"{out}: {len(data.train)} training examples (prompt {data.prompt})")
+    if data.validation:
+        val = out.with_name(out.stem + ".val.jsonl")
+        write_jsonl(val, data.validation)
+        click.echo(f"{val}: {len(data.validation)} validation examples")
+    if data.removed:
+        click.echo(
+            f"removed {len(data.removed)} pool item(s) that match test cases "
+            f"(leakage): {', '.join(data.removed)}",
+            err=True,
+        )
+
+
+@finetune.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    default="openai:gpt-4o-mini-2024-07-18",
+    show_default=True,
+    help="Model whose tokenizer, limit and price apply.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def validate_data(file: str, model: str, as_json: bool) -> None:
+    """Check fine-tuning data the way OpenAI's data preparation guide does (and more)."""
+    from harness.finetune.validate import validate_file
+
+    report = validate_file(Path(file), model=model)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())
+    raise SystemExit(0 if report.ok else 2)
+
+
+@finetune.command()
+@click.argument("data", type=click.Path(dir_okay=False, exists=True))
+@click.option("--name", required=True, help="Adapter name: use it as local:BASE+NAME.")
+@click.option("--base", default="local:smollm2", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["chat", "text"]),
+    default="chat",
+    show_default=True,
+    help="chat: assistant-token loss on chat JSONL; text: domain text, all tokens.",
+)
+@click.option("--epochs", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True)
+@click.option("--rank", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
+@click.option("--sizes", help="Train on nested subsets, e.g. 10,25,50 (data-scaling curve).")
+@click.option("--qlora", is_flag=True, help="4-bit base (needs a CUDA GPU and bitsandbytes).")
+@click.option(
+    "--trainer", type=click.Choice(["local", "openai"]), default="local", show_default=True
+)
+@click.option("--validation-file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--no-wait", is_flag=True, help="Hosted: start the job and return.")
+@HOME
+def train(
+    data: str,
+    name: str,
+    base: str,
+    mode: str,
+    epochs: int,
+    learning_rate: float,
+    rank: int,
+    batch_size: int,
+    sizes: str | None,
+    qlora: bool,
+    trainer: str,
+    validation_file: str | None,
+    no_wait: bool,
+    home: str | None,
+) -> None:
+    """Fine-tune: LoRA on a local model, or a hosted job through the fine-tuning API."""
+    from harness._cli.finetune_run import train_command
+
+    train_command(
+        Path(data),
+        name=name,
+        base=base,
+        mode=mode,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        rank=rank,
+        batch_size=batch_size,
+        sizes=_sizes(sizes),
+        qlora=qlora,
+        trainer=trainer,
+        validation_file=Path(validation_file) if validation_file else None,
+        wait=not no_wait,
+        home=Path(home) if home else None,
+    )
+
+
+def _sizes(raw: str | None) -> Sequence[int]:
+    if not raw:
+        return ()
+    try:
+        return sorted({int(x) for x in raw.split(",") if x.strip()})
+    except ValueError:
+        raise click.BadParameter(f"--sizes must be integers like 10,25,50, not {raw!r}") from None
+
+
+@finetune.command()
+@click.argument("job_id")
+def status(job_id: str) -> None:
+    """Show a hosted fine-tuning job."""
+    from harness.finetune.hosted import job_status
+
+    job = job_status(job_id)
+    click.echo(
+        f"{job.id}: {job.status} (base {job.model})"
+        + (f" -> openai:{job.fine_tuned_model}" if job.fine_tuned_model else "")
+        + (f"; error: {job.error}" if job.error else "")
+    )
+
+
+@finetune.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a hosted fine-tuning job."""
+    from harness.finetune.hosted import cancel_job
+
+    job = cancel_job(job_id)
+    click.echo(f"{job.id}: {job.status}")

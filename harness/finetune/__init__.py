@@ -1,0 +1,1 @@
+"""Fine-tuning: data preparation and validation, local LoRA training, hosted jobs."""

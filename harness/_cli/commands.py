@@ -35,9 +35,12 @@ def validate_paths(paths: Sequence[str], allow_python: bool = False) -> int:
             continue
         exp = result.experiment
         assert exp is not None
-        requests = len(exp.variants) * len(exp.cases) * exp.spec.repeats
+        tuned = sum(1 + len(f.sizes) for f in exp.spec.finetune)
+        n_variants = len(exp.variants) + tuned
+        requests = n_variants * len(exp.cases) * exp.spec.repeats
+        extra = f" (incl. {tuned} fine-tuned)" if tuned else ""
         click.echo(
-            f"{result.display}: ok: {len(exp.variants)} variants x {len(exp.cases)} cases "
+            f"{result.display}: ok: {n_variants} variants{extra} x {len(exp.cases)} cases "
             f"= {requests} requests; pool {len(exp.pool)} examples"
         )
     return status
@@ -194,3 +197,20 @@ def compare_command(a: str, b: str, home: str | None) -> int:
 
     root = harness_home(Path(home) if home else None)
     return compare_runs(open_run(root, a), open_run(root, b))
+
+
+def decide_command(path: str, concurrency: int | None, home: str | None) -> int:
+    """Run the experiment (cached results are reused) and print the decision."""
+    from pathlib import Path
+
+    from harness._run.pipeline import RunOptions, run_experiment
+    from harness.experiment import load_experiment
+    from harness.report.decide import decide
+    from harness.report.table import format_report
+
+    options = RunOptions(concurrency=concurrency, home=Path(home) if home else None)
+    outcome = run_experiment(load_experiment(path), options)
+    click.echo(format_report(outcome.summary, outcome.results, "table"))
+    click.echo("")
+    click.echo(decide(outcome, options.home).text)
+    return 3 if outcome.aborted else 0

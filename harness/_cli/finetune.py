@@ -72,9 +72,13 @@ def prepare(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def validate_data(file: str, model: str, as_json: bool) -> None:
     """Check fine-tuning data the way OpenAI's data preparation guide does (and more)."""
+    from harness.errors import HarnessError
     from harness.finetune.validate import validate_file
 
-    report = validate_file(Path(file), model=model)
+    try:
+        report = validate_file(Path(file), model=model)
+    except OSError as exc:
+        raise HarnessError(f"{file}: {exc.strerror or exc}") from None
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())
     raise SystemExit(0 if report.ok else 2)
 

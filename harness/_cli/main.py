@@ -172,6 +172,17 @@ def schema() -> None:
     print_schema()
 
 
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--concurrency", type=click.IntRange(1, 10_000), help="Requests in flight per model.")
+@HOME
+def decide(path: str, concurrency: int | None, home: str | None) -> None:
+    """Prompting or fine-tuning? Train what the experiment declares, run, and compare."""
+    from harness._cli.commands import decide_command
+
+    raise SystemExit(decide_command(path, concurrency, home))
+
+
 from harness._cli.finetune import finetune  # noqa: E402
 
 cli.add_command(finetune)

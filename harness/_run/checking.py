@@ -72,7 +72,8 @@ def _judge(
                 continue
             arg = args.render(raw, case.vars)
             model = judge_model(arg)
-            spec = specs.setdefault(model, ModelSpec.model_validate(model))
+            known = {m.key: m for m in exp.spec.models} | {m.id: m for m in exp.spec.models}
+            spec = specs.setdefault(model, known.get(model) or ModelSpec.model_validate(model))
             messages = judge_messages(arg, case.vars, r.output)
             identity = provider_class(model.partition(":")[0]).identity_for(spec)
             key = request_key(identity, messages, _JUDGE_PARAMS, 0)

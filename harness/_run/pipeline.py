@@ -96,9 +96,15 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
     specs = _model_specs(exp, options.models)
     spec = exp.spec.model_copy(update={"models": specs})
     variants = match_variants(plan_variants(spec), options.variants)
+    models = {m.key: m for m in specs}
+    if exp.spec.finetune and not options.models:
+        from harness.finetune.experiment import finetuned_models
+
+        tuned = finetuned_models(exp, options.home)
+        variants += match_variants([t.variant for t in tuned], options.variants)
+        models.update({t.model.key: t.model for t in tuned})
     if not variants:
         raise HarnessError(f"no variant matches {', '.join(options.variants)}")
-    models = {m.key: m for m in specs}
     prices = {key: price_for(m) for key, m in models.items()}
     params = {key: _params(exp, m) for key, m in models.items()}
     identity = {
@@ -161,6 +167,10 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
     """Query every request of the experiment, resuming or using the cache as asked."""
     options = options or RunOptions()
     home = harness_home(options.home)
+    if exp.spec.finetune and not options.models:
+        from harness.finetune.experiment import ensure_finetuned
+
+        ensure_finetuned(exp, options.home, log=lambda text: print(text, file=sys.stderr))
     plan = plan_run(exp, options)
     run: RunDir | None = find_resumable(home, exp.path) if options.resume else None
     resumed_from = run.id if run is not None else None

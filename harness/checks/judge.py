@@ -1,7 +1,8 @@
 """The ``judge`` check: a model grades the output against a rubric, and its reasoning is kept.
 
 ``judge: "Is the answer polite?"`` uses the embedded model; ``judge: {rubric: ..., model:
-openai:gpt-4o-mini}`` names another. Judge requests go through the same runner and cache
+openai:gpt-4o-mini}`` names another (a model listed in the experiment's ``models`` keeps
+its base_url and key). Judge requests go through the same runner and cache
 as everything else, so a re-run does not pay for grading twice.
 """
 

@@ -34,6 +34,16 @@ def check_rules(
         for i, value in enumerate(values):
             if value in values[:i]:
                 c.warn(c.at(axis, i), f"{axis} lists {value} twice; it is run once")
+    prompt_ids = {p.id for p in spec.prompts}
+    for i, tuned in enumerate(spec.finetune):
+        if tuned.prompt is not None and tuned.prompt not in prompt_ids:
+            c.error(
+                c.at("finetune", i, "prompt"),
+                f"fine-tune prompt {tuned.prompt!r} is not "
+                f"one of the prompts: {', '.join(sorted(prompt_ids))}",
+            )
+        if spec.examples is None:
+            c.error(c.at("finetune", i), "fine-tuning trains on the pool: add `examples:`")
     uses_pool = any(k > 0 for k in spec.shots)
     if not uses_pool:
         return

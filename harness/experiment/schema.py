@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "SELECTOR_NAMES",
     "DataSpec",
+    "FinetuneSpec",
     "ExperimentSpec",
     "ModelSpec",
     "Params",
@@ -228,6 +229,28 @@ class SelectorSpec(_Strict):
         return self.name in ("random", "balanced")
 
 
+class FinetuneSpec(_Strict):
+    """A fine-tuned model to train from the pool and evaluate beside the prompt variants."""
+
+    name: str = Field(description="Adapter name (local) or job suffix (hosted)")
+    base: str = Field("local:smollm2", description="local:MODEL (LoRA) or openai:MODEL (hosted)")
+    prompt: str | None = Field(None, description="Prompt whose format to train and query with")
+    epochs: int = Field(3, ge=1, le=100)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    rank: int = Field(16, ge=1, le=256)
+    batch_size: int = Field(4, ge=1, le=512)
+    sizes: list[int] = Field(default_factory=list, description="Nested training-set sizes")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_id(value, "fine-tune name")
+
+    @property
+    def trainer(self) -> str:
+        return "openai" if self.base.startswith("openai:") else "local"
+
+
 class ExperimentSpec(_Strict):
     """An experiment: prompts × shots × selectors × seeds × models over test cases."""
 
@@ -261,6 +284,9 @@ class ExperimentSpec(_Strict):
         description="Threshold for every variant, or per variant id glob: {'terse/*': 0.8}",
     )
     baseline: str | None = Field(None, description="Variant id every variant is compared with")
+    finetune: list[FinetuneSpec] = Field(
+        default_factory=list, description="Models fine-tuned on the pool, compared in the table"
+    )
     tests: TestsSpec
 
     @field_validator("shots")

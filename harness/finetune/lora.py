@@ -59,7 +59,7 @@ class TrainedAdapter:
     device: str = "cpu"
 
 
-def _data_hash(texts: Sequence[str], config: LoraConfig) -> str:
+def data_hash(texts: Sequence[str], config: LoraConfig) -> str:
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     for text in texts:
         digest.update(text.encode())
@@ -209,7 +209,7 @@ def train_lora(
         "base": config.base,
         "config": asdict(config),
         "data": str(data),
-        "data_hash": _data_hash([text], config),
+        "data_hash": data_hash([text], config),
         "steps": step,
         "seconds": seconds,
         "examples": len(features),
@@ -265,4 +265,6 @@ def _trainable_model(weights: str, config: LoraConfig, device: str) -> Any:
         target_modules=list(config.target_modules),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, peft_config)
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(model, peft_config)

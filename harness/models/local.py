@@ -19,11 +19,11 @@ __all__ = ["LocalProvider"]
 
 
 class LocalProvider(Provider):
-    default_concurrency: ClassVar[int] = 16
+    default_concurrency: ClassVar[int] = 32
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self.batch_size = spec.batch_size or 8
+        self.batch_size = spec.batch_size or 16
         self._engine: Any = None
         self._load_lock = asyncio.Lock()
         self._pending: list[tuple[ModelRequest, asyncio.Future[ModelResponse]]] = []

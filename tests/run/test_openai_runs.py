@@ -137,3 +137,22 @@ def test_max_cost_stops_cleanly_and_keeps_results(
     resumed = run(path, tmp_path / "home", concurrency=4, resume=True)
     assert resumed.stats.resumed == len(outcome.results)
     assert len(resumed.results) == 40
+
+
+def test_judge_check_grades_with_a_named_model_and_keeps_reasoning(
+    make_experiment: MakeExperiment, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    def respond(body: dict) -> str:
+        content = body["messages"][-1]["content"]
+        if content.startswith("Rubric:"):
+            verdict = "FAIL" if "question 1\n" in content else "PASS"
+            return f"The response repeats the question.\nVERDICT: {verdict}"
+        return "echo: " + content
+
+    server.responder = respond
+    extra = "  assert:\n    - judge: {rubric: Repeats the question, model: openai:echo-1}\n"
+    outcome = run(make_experiment(3, extra=extra), tmp_path / "home")
+    verdicts = {r.case: r.passed for r in outcome.results}
+    assert verdicts == {"c0": True, "c1": False, "c2": True}
+    reason = outcome.results[1].checks[0].reason
+    assert reason.startswith("judge: The response repeats the question.")

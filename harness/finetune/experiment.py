@@ -1,0 +1,112 @@
+"""Fine-tuned models declared in an experiment (``finetune:``): trained when missing, then
+evaluated zero-shot with their training prompt beside the prompt variants."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.experiment import Experiment, ModelSpec, Variant
+from harness.experiment.schema import FinetuneSpec
+from harness.home import harness_home
+
+__all__ = ["FinetunedModel", "ensure_finetuned", "finetuned_models"]
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FinetunedModel:
+    spec: FinetuneSpec
+    name: str  # adapter name (with -nSIZE for data-scaling runs)
+    size: int | None
+    model: ModelSpec
+    variant: Variant
+
+
+def _prompt(exp: Experiment, spec: FinetuneSpec) -> str:
+    return spec.prompt or exp.prompts[0].id
+
+
+def _hosted_record_model(spec: FinetuneSpec, name: str, home: Path) -> str:
+    path = home / "finetune" / "hosted_jobs.json"
+    if path.exists():
+        jobs = json.loads(path.read_text("utf-8")).get("jobs", {})
+        for entry in jobs.values():
+            if entry.get("suffix") == name and entry.get("fine_tuned_model"):
+                return f"openai:{entry['fine_tuned_model']}"
+    return f"openai:ft:{spec.base.partition(':')[2]}:pending:{name}"
+
+
+def finetuned_models(exp: Experiment, home: Path | None = None) -> list[FinetunedModel]:
+    """The fine-tuned models an experiment declares, with the variants that evaluate them."""
+    root = harness_home(home)
+    out = []
+    for spec in exp.spec.finetune:
+        prompt = _prompt(exp, spec)
+        for size in [None, *spec.sizes]:
+            name = spec.name if size is None else f"{spec.name}-n{size}"
+            if spec.trainer == "local":
+                model_id = f"{spec.base}+{name}"
+            else:
+                model_id = _hosted_record_model(spec, name, root)
+            model = ModelSpec.model_validate(model_id)
+            variant = Variant(f"{prompt}/k0/{model_id}", prompt, 0, None, None, model_id)
+            out.append(FinetunedModel(spec, name, size, model, variant))
+    return out
+
+
+def ensure_finetuned(exp: Experiment, home: Path | None = None, log: Log = print) -> None:
+    """Train every declared model whose adapter is missing or was trained on other data."""
+    from harness.finetune.prepare import prepare_training_data, write_jsonl
+
+    root = harness_home(home)
+    for spec in exp.spec.finetune:
+        data = prepare_training_data(exp, _prompt(exp, spec), validation_fraction=0.0)
+        for size in [None, *spec.sizes]:
+            name = spec.name if size is None else f"{spec.name}-n{size}"
+            examples = data.train if size is None else data.train[:size]
+            path = root / "finetune" / "data" / f"{exp.name}-{name}.jsonl"
+            write_jsonl(path, examples)
+            if spec.trainer == "local":
+                _ensure_local(spec, name, path, root, log)
+            else:
+                _ensure_hosted(spec, name, path, root, log)
+
+
+def _ensure_local(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Log) -> None:
+    from harness.finetune.lora import LoraConfig, data_hash, train_lora
+
+    config = LoraConfig(
+        name=name,
+        base=spec.base.partition(":")[2].split("+")[0],
+        epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        rank=spec.rank,
+        alpha=2 * spec.rank,
+        batch_size=spec.batch_size,
+    )
+    meta = home / "adapters" / name / "harness.json"
+    wanted = data_hash([data.read_text("utf-8")], config)
+    if meta.exists() and json.loads(meta.read_text("utf-8")).get("data_hash") == wanted:
+        return
+    log(
+        f"fine-tuning {config.base}+{name} on {data.name} (LoRA r={config.rank}, "
+        f"{config.epochs} epochs)..."
+    )
+    adapter = train_lora(data, config, home=home)
+    log(
+        f"  {adapter.steps} steps in {adapter.seconds:.0f} s; loss {adapter.losses[0]:.3f} -> "
+        f"{adapter.losses[-1]:.3f}"
+    )
+
+
+def _ensure_hosted(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Log) -> None:
+    from harness.finetune.hosted import start_job, wait_for_job
+
+    job = start_job(data, base=spec.base, suffix=name, epochs=spec.epochs, home=home)
+    if job.fine_tuned_model is None:
+        log(f"waiting for hosted fine-tuning job {job.id} ({name})...")
+        wait_for_job(job.id, on_event=lambda text: log(f"  {text}"), home=home)

@@ -1,0 +1,90 @@
+"""Training data from the pool, assistant-only labels, and a real (tiny) LoRA round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.experiment import load_experiment
+from harness.finetune.prepare import prepare_training_data
+from tests.conftest import EXPERIMENTS, WriteFiles
+
+
+def test_prepare_uses_the_prompt_format_and_removes_leaks() -> None:
+    exp = load_experiment(EXPERIMENTS / "date_iso.yaml")
+    data = prepare_training_data(exp, "terse", validation_fraction=0.1)
+    assert sorted(data.removed) == ["d022", "d046", "d053"]  # twins of test cases
+    assert len(data.train) + len(data.validation) == len(exp.pool) - 3
+    first = data.train[0]["messages"]
+    assert [m["role"] for m in first] == ["system", "user", "assistant"]
+    assert first[0]["content"].startswith("Convert the date to ISO 8601")
+    tests = {c.vars["input"].casefold() for c in exp.cases}
+    assert not any(
+        ex["messages"][1]["content"].casefold() in tests for ex in data.train + data.validation
+    )
+
+
+@pytest.mark.slow
+def test_labels_cover_only_the_answer_and_its_end_token() -> None:
+    from harness.finetune.lora import IGNORE, chat_features
+    from harness.models._local_engine import load_engine
+
+    tokenizer = load_engine("smollm2")._tokenizer
+    example = {
+        "messages": [
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": "May 5, 2001"},
+            {"role": "assistant", "content": "2001-05-05"},
+        ]
+    }
+    ids, labels = chat_features(tokenizer, example, 512)
+    learned = tokenizer.decode([i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE])
+    assert learned.startswith("2001-05-05<|im_end|>")
+    assert "May 5" not in learned
+
+
+@pytest.mark.slow
+def test_finetune_in_an_experiment_then_decide(write: WriteFiles, tmp_path: Path) -> None:
+    from harness._run.pipeline import RunOptions, run_experiment
+    from harness.report.decide import decide
+
+    pool = [
+        {"id": f"p{i}", "input": f"March {i + 1}, 2001", "expected": f"2001-03-{i + 1:02d}"}
+        for i in range(12)
+    ]
+    path = write(
+        {
+            "e.yaml": """
+            name: tiny-ft
+            params: {temperature: 0, max_tokens: 12}
+            prompts: [{id: terse, system: "ISO date only.", user: "{{ input }}"}]
+            examples: {file: pool.jsonl}
+            shots: [0, 1]
+            selectors: [first]
+            finetune: [{name: tiny-lora, epochs: 1, batch_size: 4}]
+            tests:
+              items:
+                - {id: a, input: "April 2, 1999", expected: "1999-04-02"}
+                - {id: b, input: "June 30, 2010", expected: "2010-06-30"}
+              assert: [{equals: "{{ expected }}"}]
+            """,
+            "pool.jsonl": "".join(json.dumps(p) + "\n" for p in pool),
+        }
+    )
+    home = tmp_path / "home"
+    outcome = run_experiment(load_experiment(path), RunOptions(home=home, progress=False))
+    ids = [v.id for v in outcome.variants]
+    assert "terse/k0/local:smollm2+tiny-lora" in ids
+    adapter = home / "adapters" / "tiny-lora"
+    meta = json.loads((adapter / "harness.json").read_text())
+    assert meta["steps"] == 3 and meta["examples"] == 12
+    assert all(r.error is None for r in outcome.results)
+    decision = decide(outcome, home)
+    assert "Recommendation:" in decision.text
+    assert decision.recommendation in ("fine-tune", "prompt", "undecided")
+    # a second run trains nothing and queries nothing
+    again = run_experiment(load_experiment(path), RunOptions(home=home, progress=False))
+    assert again.stats.requested == 0
+    assert json.loads((adapter / "harness.json").read_text())["created"] == meta["created"]

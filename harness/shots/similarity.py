@@ -11,9 +11,6 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import numpy as np
-from rank_bm25 import BM25Okapi
-
 __all__ = ["SIMILARITY_METHODS", "BM25Index", "SimilarityIndex", "build_index", "tokenize"]
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -34,12 +31,13 @@ class BM25Index:
     """Okapi BM25 over the pool's ``match_on`` texts."""
 
     def __init__(self, documents: Sequence[str]) -> None:
+        from rank_bm25 import BM25Okapi  # numpy-based: imported when first needed
+
         tokens = [tokenize(d) or ["\u2205"] for d in documents]
         self._bm25 = BM25Okapi(tokens)
 
     def scores(self, query: str) -> Sequence[float]:
-        result = self._bm25.get_scores(tokenize(query))
-        return [float(x) for x in np.asarray(result, dtype=float)]
+        return [float(x) for x in self._bm25.get_scores(tokenize(query))]
 
 
 IndexFactory = Callable[[Sequence[str], "str | None"], SimilarityIndex]

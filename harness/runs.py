@@ -60,7 +60,8 @@ class RunDir:
         tmp = self.path / "results.jsonl.tmp"
         with tmp.open("w", encoding="utf-8") as f:
             for result in results:
-                f.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                f.write(json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")))
+                f.write("\n")
         os.replace(tmp, self.path / "results.jsonl")
 
     def results(self) -> list[Result]:

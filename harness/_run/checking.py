@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness._run.cache import ResponseCache, request_key
 from harness._run.runner import Task, execute
@@ -30,13 +31,17 @@ class CheckedRun:
 
 
 def check_run(
-    exp: Experiment, results: Sequence[Result], *, cache: ResponseCache | None = None
+    exp: Experiment,
+    results: Sequence[Result],
+    *,
+    cache: ResponseCache | None = None,
+    home: Path | None = None,
 ) -> CheckedRun:
     """Apply every check (default and per-case) to every result."""
     cases = {c.id: c for c in exp.cases}
     tests = exp.spec.tests
     args = ArgRenderer(exp.display)
-    judgements, judge_count = _judge(exp, results, args, cache)
+    judgements, judge_count = _judge(exp, results, args, cache, home)
     checked = [
         check_result(
             r,
@@ -55,7 +60,11 @@ def check_run(
 
 
 def _judge(
-    exp: Experiment, results: Sequence[Result], args: ArgRenderer, cache: ResponseCache | None
+    exp: Experiment,
+    results: Sequence[Result],
+    args: ArgRenderer,
+    cache: ResponseCache | None,
+    home: Path | None,
 ) -> tuple[dict[tuple[str, int], Verdict], int]:
     cases = {c.id: c for c in exp.cases}
     tasks: list[Task] = []
@@ -94,6 +103,10 @@ def _judge(
 
     async def run() -> dict[tuple[str, str, int], Result]:
         providers = {m: create_provider(s) for m, s in specs.items()}
+        for provider in providers.values():
+            provider.home = home
+        for provider in providers.values():
+            provider.home = home
         try:
             execution = await execute(
                 tasks,

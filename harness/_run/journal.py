@@ -23,8 +23,12 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def append(self, result: Result) -> None:
-        line = json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode())
+        os.write(self._fd, _line(result))
+
+    def append_many(self, results: list[Result]) -> None:
+        """Many results in one write (cache hits are all known before any request)."""
+        if results:
+            os.write(self._fd, b"".join(_line(r) for r in results))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -45,3 +49,7 @@ class Journal:
                     continue
                 found[(result.variant, result.case, result.repeat)] = result
         return found
+
+
+def _line(result: Result) -> bytes:
+    return (json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()

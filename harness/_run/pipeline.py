@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
         order = {t.id: i for i, t in enumerate(plan.tasks)}
         ranked = sorted(execution.results.items(), key=lambda item: order.get(item[0], 1 << 62))
         raw = [result for _, result in ranked]
-        results = check_run(exp, raw, cache=cache).results
+        results = check_run(exp, raw, cache=cache, home=options.home).results
     except KeyboardInterrupt:
         run.update(status="interrupted")
         raise
@@ -253,6 +253,25 @@ def _save_curve(
     )
 
 
+class Providers(dict[str, Provider]):
+    """Providers created on first use: a fully cached run never builds a client."""
+
+    def __init__(self, specs: Mapping[str, ModelSpec], home: Path | None) -> None:
+        super().__init__()
+        self._specs = specs
+        self._home = home
+
+    def __missing__(self, key: str) -> Provider:
+        provider = create_provider(self._specs[key])
+        provider.home = self._home
+        self[key] = provider
+        return provider
+
+    async def aclose(self) -> None:
+        for provider in self.values():
+            await provider.aclose()
+
+
 async def _execute(
     plan: _Plan,
     exp: Experiment,
@@ -261,20 +280,18 @@ async def _execute(
     journal: Journal,
     done: dict[tuple[str, str, int], Result],
 ) -> Execution:
-    providers: dict[str, Provider] = {}
-    try:
-        used = {t.model for t in plan.tasks}
-        for key in used:
-            providers[key] = create_provider(plan.models[key])
-        concurrency = {
-            key: options.concurrency
-            or plan.models[key].concurrency
-            or exp.spec.concurrency
-            or type(providers[key]).default_concurrency
-            for key in used
-        }
-        from harness._run.progress import Progress
+    providers = Providers(plan.models, options.home)
+    used = {t.model for t in plan.tasks}
+    concurrency = {
+        key: options.concurrency
+        or plan.models[key].concurrency
+        or exp.spec.concurrency
+        or provider_class(plan.models[key].id.partition(":")[0]).default_concurrency
+        for key in used
+    }
+    from harness._run.progress import Progress
 
+    try:
         with Progress(len(plan.tasks), enabled=options.progress and sys.stderr.isatty()) as bar:
             return await execute(
                 plan.tasks,
@@ -288,5 +305,4 @@ async def _execute(
                 on_result=bar.update,
             )
     finally:
-        for provider in providers.values():
-            await provider.aclose()
+        await providers.aclose()

@@ -109,6 +109,7 @@ async def execute(
     todo = [group[0] for group in shared.values()]
     if cache is not None and todo:
         hits = cache.get_many(t.key for t in todo)
+        run.held = []
         remaining = []
         for task in todo:
             hit = hits.get(task.key)
@@ -116,6 +117,9 @@ async def execute(
                 remaining.append(task)
             else:
                 run.record(task, ModelResponse(**hit), cached=True)
+        if journal is not None:
+            journal.append_many(run.held)
+        run.held = None
         todo = remaining
     queues: dict[str, deque[Task]] = {}
     for task in todo:
@@ -153,6 +157,7 @@ class _Run:
         self.on_result = on_result
         self.execution = Execution()
         self.shared: dict[str, list[Task]] = {}
+        self.held: list[Result] | None = None  # journal lines written together
         self.in_flight_cost = 0.0
         self.rng = random.Random()
 
@@ -265,6 +270,8 @@ class _Run:
 
     def finish(self, result: Result) -> None:
         self.execution.results[(result.variant, result.case, result.repeat)] = result
-        if self.journal is not None:
+        if self.held is not None:
+            self.held.append(result)
+        elif self.journal is not None:
             self.journal.append(result)
         self.notify(result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from harness.experiment.schema import ModelSpec
@@ -70,6 +71,9 @@ class Provider(ABC):
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.provider, _, self.model = spec.id.partition(":")
+        #: The harness home of the run (local models find converted weights and adapters
+        #: there); set by the pipeline, None means the default home.
+        self.home: Path | None = None
 
     @abstractmethod
     async def complete(self, request: ModelRequest) -> ModelResponse:

@@ -41,6 +41,7 @@ class LocalProvider(Provider):
                     device=spec.device,
                     dtype=spec.dtype,
                     threads=spec.threads,
+                    home=self.home,
                 )
         return self._engine
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness._cli.main import main
+from harness.runs import list_runs
 from tests.conftest import MakeExperiment
 from tests.openai_server import FakeOpenAIServer
 
@@ -67,7 +68,7 @@ def test_runs_show_compare(
     code, out, _ = run(["show", "latest", "--home", home, "--failures"], capsys)
     assert "[FAIL]" in out and "expected 'echo: question 2', got 'wrong'" in out
     assert "1 result(s) shown" in out
-    runs = sorted(p.name for p in (tmp_path / "home" / "runs").iterdir())
+    runs = [r.id for r in list_runs(tmp_path / "home")]  # oldest first
     code, out, _ = run(["compare", runs[0], runs[1], "--home", home], capsys)
     assert code == 1 and "regressions (1)" in out and "c2" in out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,22 +76,15 @@ def train_command(
 
 
 def _train_one(data: Path, config: object, home: Path | None) -> None:
-    from tqdm import tqdm
-
+    from harness._run.progress import StepBar
     from harness.finetune.lora import LoraConfig, train_lora
 
     assert isinstance(config, LoraConfig)
-    bar = tqdm(
-        total=None, desc=config.name, unit="step", file=sys.stderr, disable=not sys.stderr.isatty()
-    )
-
-    def on_step(step: int, total: int, loss: float) -> None:
-        bar.total = total
-        bar.update(1)
-        bar.set_postfix_str(f"loss={loss:.3f}")
-
-    adapter = train_lora(data, config, home=home, on_step=on_step)
-    bar.close()
+    bar = StepBar(config.name)
+    try:
+        adapter = train_lora(data, config, home=home, on_step=bar)
+    finally:
+        bar.close()
     tail = sum(adapter.losses[-5:]) / len(adapter.losses[-5:])
     click.echo(
         f"{adapter.model_id}: {adapter.examples} examples, {adapter.steps} steps in "

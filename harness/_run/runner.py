@@ -15,6 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness._run.cache import ResponseCache
 from harness._run.journal import Journal
@@ -234,27 +235,24 @@ class _Run:
                 )
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
-        for member in self.shared.get(task.key, [task]):
-            self.finish(
-                Result(
-                    variant=member.variant,
-                    case=member.case,
-                    repeat=member.repeat,
-                    key=member.key,
-                    output=response.text,
-                    prompt_tokens=response.prompt_tokens,
-                    completion_tokens=response.completion_tokens,
-                    latency_ms=response.latency_ms,
-                    finish_reason=response.finish_reason,
-                    cost=cost,
-                    cached=cached,
-                    shots=member.shots,
-                )
-            )
+        self.finish_all(
+            task,
+            output=response.text,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            latency_ms=response.latency_ms,
+            finish_reason=response.finish_reason,
+            cost=cost,
+            cached=cached,
+        )
 
     def record_error(self, task: Task, message: str) -> None:
         self.execution.stats.requested += 1
         self.execution.stats.errors += 1
+        self.finish_all(task, output=None, error=message)
+
+    def finish_all(self, task: Task, **outcome: Any) -> None:
+        """One result for each task sharing this request (identical prompts are asked once)."""
         for member in self.shared.get(task.key, [task]):
             self.finish(
                 Result(
@@ -262,9 +260,8 @@ class _Run:
                     case=member.case,
                     repeat=member.repeat,
                     key=member.key,
-                    output=None,
-                    error=message,
                     shots=member.shots,
+                    **outcome,
                 )
             )
 

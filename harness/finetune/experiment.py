@@ -96,7 +96,13 @@ def _ensure_local(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Lo
         f"fine-tuning {config.base}+{name} on {data.name} (LoRA r={config.rank}, "
         f"{config.epochs} epochs)..."
     )
-    adapter = train_lora(data, config, home=home)
+    from harness._run.progress import StepBar
+
+    bar = StepBar(name)
+    try:
+        adapter = train_lora(data, config, home=home, on_step=bar)
+    finally:
+        bar.close()
     log(
         f"  {adapter.steps} steps in {adapter.seconds:.0f} s; loss {adapter.losses[0]:.3f} -> "
         f"{adapter.losses[-1]:.3f}"

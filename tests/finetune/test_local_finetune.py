@@ -88,3 +88,48 @@ def test_finetune_in_an_experiment_then_decide(write: WriteFiles, tmp_path: Path
     again = run_experiment(load_experiment(path), RunOptions(home=home, progress=False))
     assert again.stats.requested == 0
     assert json.loads((adapter / "harness.json").read_text())["created"] == meta["created"]
+
+
+def test_cli_prepare_then_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness._cli.main import main
+
+    out = tmp_path / "train.jsonl"
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "finetune",
+                "prepare",
+                str(EXPERIMENTS / "date_iso.yaml"),
+                "--prompt",
+                "terse",
+                "-o",
+                str(out),
+            ]
+        )
+    assert info.value.code == 0
+    err = capsys.readouterr().err
+    assert "removed 3 pool item(s)" in err and "d022" in err
+    assert (tmp_path / "train.val.jsonl").exists()
+    with pytest.raises(SystemExit) as info:
+        main(["finetune", "validate", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert info.value.code == 0 and report["n_examples"] == 69
+    assert report["errors"] == {} or not any(report["errors"].values())
+
+
+@pytest.mark.slow
+def test_text_mode_lowers_held_out_perplexity(tmp_path: Path) -> None:
+    from harness.finetune.lora import LoraConfig, train_lora
+
+    corpus = tmp_path / "corpus.txt"
+    sentence = (
+        "The quarterly ledger of the Zarnic Guild lists {} copper ingots shipped to Velmora. "
+    )
+    corpus.write_text("".join(sentence.format(i) for i in range(200)))
+    adapter = train_lora(
+        corpus,
+        LoraConfig(name="text-lora", mode="text", epochs=1, max_length=128, batch_size=4),
+        home=tmp_path / "home",
+    )
+    assert adapter.perplexity_before is not None and adapter.perplexity_after is not None
+    assert adapter.perplexity_after < adapter.perplexity_before

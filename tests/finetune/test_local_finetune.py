@@ -133,3 +133,27 @@ def test_text_mode_lowers_held_out_perplexity(tmp_path: Path) -> None:
     )
     assert adapter.perplexity_before is not None and adapter.perplexity_after is not None
     assert adapter.perplexity_after < adapter.perplexity_before
+
+
+def test_qlora_needs_a_gpu_and_says_why(tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+    from harness.finetune.lora import LoraConfig, _trainable_model
+
+    with pytest.raises(HarnessError, match="--qlora needs a CUDA GPU"):
+        _trainable_model(str(tmp_path), LoraConfig(name="q", qlora=True), "cpu")
+
+
+def test_sizes_declare_nested_models(write: WriteFiles) -> None:
+    from harness.finetune.experiment import finetuned_models
+
+    path = write({"e.yaml": """
+        name: t
+        prompts: [{id: p, user: "{{ input }}"}]
+        examples: {items: [{input: a, expected: b}]}
+        finetune: [{name: lora, sizes: [10, 25]}]
+        tests: {items: [{input: c}]}
+        """})
+    models = finetuned_models(load_experiment(path))
+    assert [m.variant.id for m in models] == [
+        "p/k0/local:smollm2+lora", "p/k0/local:smollm2+lora-n10", "p/k0/local:smollm2+lora-n25"
+    ]

@@ -146,14 +146,20 @@ def test_qlora_needs_a_gpu_and_says_why(tmp_path: Path) -> None:
 def test_sizes_declare_nested_models(write: WriteFiles) -> None:
     from harness.finetune.experiment import finetuned_models
 
-    path = write({"e.yaml": """
+    path = write(
+        {
+            "e.yaml": """
         name: t
         prompts: [{id: p, user: "{{ input }}"}]
         examples: {items: [{input: a, expected: b}]}
         finetune: [{name: lora, sizes: [10, 25]}]
         tests: {items: [{input: c}]}
-        """})
+        """
+        }
+    )
     models = finetuned_models(load_experiment(path))
     assert [m.variant.id for m in models] == [
-        "p/k0/local:smollm2+lora", "p/k0/local:smollm2+lora-n10", "p/k0/local:smollm2+lora-n25"
+        "p/k0/local:smollm2+lora",
+        "p/k0/local:smollm2+lora-n10",
+        "p/k0/local:smollm2+lora-n25",
     ]

@@ -14,17 +14,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_local_run_batches_and_caches(write: WriteFiles, tmp_path: Path) -> None:
-    items = "\n".join(f'    - {{id: c{i}, input: "What is {i} plus {i}?"}}' for i in range(10))
+    items = ", ".join(f'{{id: c{i}, input: "What is {i} plus {i}?"}}' for i in range(10))
     path = write(
         {
-            "e.yaml": f"""
-        name: local
-        params: {{temperature: 0, max_tokens: 8}}
-        prompts: [{{id: p, system: "Answer with a number.", user: "{{{{ input }}}}"}}]
-        tests:
-          items:
-        {items}
-        """
+            "e.yaml": (
+                "name: local\n"
+                "params: {temperature: 0, max_tokens: 8}\n"
+                'prompts: [{id: p, system: "Answer with a number.", user: "{{ input }}"}]\n'
+                f"tests:\n  items: [{items}]\n"
+            )
         }
     )
     exp = load_experiment(path)

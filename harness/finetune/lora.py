@@ -239,7 +239,7 @@ def _trainable_model(weights: str, config: LoraConfig, device: str) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
-    from harness.models._local_engine import _offline_transformers, _quiet_progress
+    from harness.models._local_setup import _offline_transformers, _quiet_progress
 
     transformers = _offline_transformers()
 

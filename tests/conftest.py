@@ -72,3 +72,14 @@ def make_experiment(tmp_path: Path, server: FakeOpenAIServer) -> MakeExperiment:
         return path
 
     return _make
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the ``harness`` command in-process: (exit code, stdout, stderr)."""
+    from harness._cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 0), out, err

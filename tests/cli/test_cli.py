@@ -10,16 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness._cli.main import main
 from tests.conftest import EXPERIMENTS, REPO
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+from tests.conftest import run_cli as run
 
 
 def test_validate_shipped_folder(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,19 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness._cli.main import main
 from harness.runs import list_runs
 from tests.conftest import MakeExperiment
+from tests.conftest import run_cli as run
 from tests.openai_server import FakeOpenAIServer
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
-
 
 CHECKS = '  assert:\n    - equals: "{{ expected }}"\n'
 

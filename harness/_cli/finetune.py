@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -123,24 +124,81 @@ def train(
     home: str | None,
 ) -> None:
     """Fine-tune: LoRA on a local model, or a hosted job through the fine-tuning API."""
-    from harness._cli.finetune_run import train_command
+    root = Path(home) if home else None
+    if trainer == "openai":
+        _train_hosted(Path(data), name, base, epochs, validation_file, not no_wait, root)
+        return
+    from harness._run.progress import StepBar
+    from harness.errors import HarnessError
+    from harness.finetune.lora import LoraConfig, nested_subsets, train_lora
 
-    train_command(
-        Path(data),
+    provider, _, base_model = base.partition(":")
+    if provider != "local" or not base_model:
+        raise HarnessError(
+            f"--base {base!r}: local training needs a local:MODEL base "
+            "(use --trainer openai for hosted models)"
+        )
+    config = LoraConfig(
         name=name,
-        base=base,
-        mode=mode,
+        base=base_model,
+        mode=mode,  # type: ignore[arg-type]
         epochs=epochs,
         learning_rate=learning_rate,
         rank=rank,
+        alpha=2 * rank,
         batch_size=batch_size,
-        sizes=_sizes(sizes),
         qlora=qlora,
-        trainer=trainer,
-        validation_file=Path(validation_file) if validation_file else None,
-        wait=not no_wait,
-        home=Path(home) if home else None,
     )
+    runs = [(config, Path(data))]
+    if sizes:
+        runs = [
+            (replace(config, name=f"{name}-n{size}"), subset)
+            for size, subset in nested_subsets(Path(data), _sizes(sizes))
+        ]
+    for run_config, run_data in runs:
+        bar = StepBar(run_config.name)
+        try:
+            adapter = train_lora(run_data, run_config, home=root, on_step=bar)
+        finally:
+            bar.close()
+        tail = sum(adapter.losses[-5:]) / len(adapter.losses[-5:])
+        click.echo(
+            f"{adapter.model_id}: {adapter.examples} examples, {adapter.steps} steps in "
+            f"{adapter.seconds:.1f} s on {adapter.device}; loss {adapter.losses[0]:.3f} "
+            f"-> {tail:.3f}; saved to {adapter.path}"
+        )
+        if adapter.perplexity_before is not None:
+            click.echo(
+                f"held-out perplexity: {adapter.perplexity_before:.2f} -> "
+                f"{adapter.perplexity_after:.2f}"
+            )
+
+
+def _train_hosted(
+    data: Path,
+    name: str,
+    base: str,
+    epochs: int,
+    validation_file: str | None,
+    wait: bool,
+    home: Path | None,
+) -> None:
+    from harness.finetune.hosted import hosted_model_id, start_job, wait_for_job
+
+    job = start_job(
+        data,
+        base=base,
+        suffix=name,
+        epochs=epochs,
+        home=home,
+        validation_file=Path(validation_file) if validation_file else None,
+    )
+    click.echo(f"job {job.id}: {job.status}")
+    if wait:
+        job = wait_for_job(
+            job.id, on_event=lambda text: click.echo(f"  {text}", err=True), home=home
+        )
+        click.echo(json.dumps({"job": job.id, "status": job.status, "model": hosted_model_id(job)}))
 
 
 def _sizes(raw: str | None) -> Sequence[int]:

@@ -66,6 +66,21 @@ def data_hash(texts: Sequence[str], config: LoraConfig) -> str:
     return digest.hexdigest()[:16]
 
 
+def nested_subsets(data: Path, sizes: Sequence[int]) -> list[tuple[int, Path]]:
+    """Files of the first N examples for each size: nested, so each contains the smaller
+    ones and the data-scaling curve measures more data, not different data."""
+    lines = [line for line in data.read_text("utf-8").splitlines() if line.strip()]
+    too_big = [n for n in sizes if n > len(lines)]
+    if too_big:
+        raise HarnessError(f"{data}: sizes {too_big} exceed its {len(lines)} examples")
+    out = []
+    for size in sizes:
+        subset = data.with_name(f"{data.stem}.n{size}{data.suffix}")
+        subset.write_text("\n".join(lines[:size]) + "\n", "utf-8")
+        out.append((size, subset))
+    return out
+
+
 def chat_features(
     tokenizer: Any, example: dict[str, Any], max_length: int
 ) -> tuple[list[int], list[int]]:

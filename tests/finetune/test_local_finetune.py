@@ -163,3 +163,47 @@ def test_sizes_declare_nested_models(write: WriteFiles) -> None:
         "p/k0/local:smollm2+lora-n10",
         "p/k0/local:smollm2+lora-n25",
     ]
+
+
+@pytest.mark.slow
+def test_cli_train_nested_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import run_cli
+
+    data = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"May {i + 1}, 2001"},
+                {"role": "assistant", "content": f"2001-05-{i + 1:02d}"},
+            ]
+        }
+        for i in range(8)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    home = tmp_path / "home"
+    code, out, _ = run_cli(
+        [
+            "finetune",
+            "train",
+            str(data),
+            "--name",
+            "tiny",
+            "--epochs",
+            "1",
+            "--sizes",
+            "4,8",
+            "--home",
+            str(home),
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "local:smollm2+tiny-n4: 4 examples" in out and "local:smollm2+tiny-n8: 8 examples" in out
+    assert (tmp_path / "train.n4.jsonl").read_text().splitlines() == [
+        json.dumps(r) for r in rows[:4]
+    ]
+    code, _, err = run_cli(
+        ["finetune", "train", str(data), "--name", "x", "--sizes", "20", "--home", str(home)],
+        capsys,
+    )
+    assert code == 2 and "exceed its 8 examples" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +39,30 @@ def check_run(
     home: Path | None = None,
 ) -> CheckedRun:
     """Apply every check (default and per-case) to every result."""
-    cases = {c.id: c for c in exp.cases}
-    tests = exp.spec.tests
     args = ArgRenderer(exp.display)
     judgements, judge_count = _judge(exp, results, args, cache, home)
-    checked = [
+    # `python: module:function` names modules beside the experiment file.
+    folder = str(exp.path.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        checked = _check_all(exp, results, args, judgements)
+    finally:
+        if added:
+            sys.path.remove(folder)
+    return CheckedRun(checked, judge_count)
+
+
+def _check_all(
+    exp: Experiment,
+    results: Sequence[Result],
+    args: ArgRenderer,
+    judgements: dict[tuple[str, int], Verdict],
+) -> list[Result]:
+    cases = {c.id: c for c in exp.cases}
+    tests = exp.spec.tests
+    return [
         check_result(
             r,
             cases[r.case].vars,
@@ -56,7 +76,6 @@ def check_run(
         else r
         for r in results
     ]
-    return CheckedRun(checked, judge_count)
 
 
 def _judge(

@@ -83,3 +83,17 @@ def test_python_checks_need_permission(
     code, _, err = run(["validate", str(path)], capsys)
     assert code == 2 and "--allow-python" in err
     assert run(["validate", str(path), "--allow-python"], capsys)[0] == 0
+
+
+def test_python_check_module_beside_the_experiment(
+    make_experiment: MakeExperiment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "exp_checks_beside.py").write_text(
+        "def echoes(output, case):\n    return output.startswith('echo:'), 'no echo'\n"
+    )
+    path = make_experiment(2, extra="  assert:\n    - python: exp_checks_beside:echoes\n")
+    code, out, err = run(
+        ["run", str(path), "--home", str(tmp_path / "h"), "--allow-python"], capsys
+    )
+    assert code == 0, err
+    assert "100.0%" in out

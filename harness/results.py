@@ -18,6 +18,8 @@ class CheckOutcome:
     reason: str = ""
     score: float | None = None
     weight: float = 1.0
+    #: The check could not be evaluated (the result is then an error, not a failure).
+    error: bool = False
 
 
 @dataclass(frozen=True)

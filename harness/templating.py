@@ -7,19 +7,16 @@ error rather than an empty string, and huge repetitions are refused before they 
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from harness._sandbox import SandboxEnvironment, output_chunks, render_deadline
 from harness.errors import Location
 
 __all__ = ["CompiledTemplate", "TemplateError", "TemplateSyntaxProblem", "compile_template"]
-
-_MAX_REPEAT = 1_000_000
 
 
 class TemplateError(Exception):
@@ -35,21 +32,6 @@ class TemplateSyntaxProblem(TemplateError):
     """A template does not compile."""
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "*":
-            for seq, count in ((left, right), (right, left)):
-                too_long = isinstance(seq, (str, list, tuple)) and isinstance(count, int)
-                if too_long and len(seq) * count > _MAX_REPEAT:
-                    raise jinja2.exceptions.SecurityError("repetition result is too large")
-            return operator.mul(left, right)
-        if isinstance(right, (int, float)) and abs(right) > 1000:
-            raise jinja2.exceptions.SecurityError("exponent is too large")
-        return operator.pow(left, right)
-
-
 _SOURCES: dict[str, str] = {}
 
 
@@ -57,7 +39,7 @@ def _load_source(name: str) -> str:
     return _SOURCES[name]
 
 
-_ENV = _Environment(
+_ENV = SandboxEnvironment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,
     keep_trailing_newline=True,
@@ -92,10 +74,8 @@ class CompiledTemplate:
     def render(self, variables: Mapping[str, Any]) -> str:
         """Render with ``variables``; leading and trailing whitespace is stripped."""
         try:
-            if self._block is None:
-                text = self._template.render(variables)
-            else:
-                text = self._render_block(variables)
+            with render_deadline():
+                text = self._render(variables)
         except jinja2.exceptions.SecurityError as exc:
             message = f"unsafe template operation refused: {exc}"
             raise TemplateError(self._where(exc), message) from None
@@ -107,11 +87,13 @@ class CompiledTemplate:
             ) from None
         return text.strip()
 
-    def _render_block(self, variables: Mapping[str, Any]) -> str:
-        assert self._block is not None
+    def _render(self, variables: Mapping[str, Any]) -> str:
         ctx = self._template.new_context(dict(variables))
+        body = self._template.root_render_func if self._block is None else None
         try:
-            return "".join(self._template.blocks[self._block](ctx))
+            if body is None:
+                return output_chunks(self._template.blocks[str(self._block)](ctx))
+            return output_chunks(body(ctx))
         except Exception:
             # Rewrites the traceback to template line numbers, as Template.render does.
             self._template.environment.handle_exception()

@@ -17,6 +17,21 @@ ESCAPES = [
     "{{ 9 ** 99999999 }}",
     "{% for i in range(10**9) %}{% endfor %}",
     "{% set x = [] %}{{ x.append(1) }}",
+    # resource bombs: each refused before it allocates or runs long
+    "{{ 'a'|center(1000000000) }}",
+    "{{ '%1000000000d' % 1 }}",
+    "{{ 'x'.ljust(10**9) }}",
+    "{{ '{:>1000000000}'.format(1) }}",
+    "{{ 'x'|indent(1000000000) }}",
+    "{{ ('x' * 1000)|replace('', 'y' * 1000) }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ range(10**9)|list }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}",
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s %}{{ ns.s }}{{ ns.s }}"
+    "{% endset %}{% endfor %}",
+    "{% for c in 'x' * 1000000 %}{% for d in 'x' * 1000000 %}{% endfor %}{% endfor %}",
 ]
 
 
@@ -35,3 +50,13 @@ def test_undefined_variable_names_what_is_available() -> None:
         template.render({"input": 1})
     assert info.value.location.line == 2
     assert "'nope' is undefined" in info.value.message and "input" in info.value.message
+
+
+def test_lipsum_is_capped_and_ordinary_templates_still_work() -> None:
+    def render(source: str) -> str:
+        return compile_template(source, file="e.yaml")[None].render({"n": 123456789012})
+
+    assert render("{{ lipsum(1000000) }}").count("<p>") <= 100
+    assert render("{{ n|string }} {{ '%d'|format(n) }} {{ 'abc'|center(9)|length }}") == (
+        "123456789012 123456789012 9"
+    )

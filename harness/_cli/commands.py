@@ -12,11 +12,12 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness._run.pipeline import RunOptions
+    from harness.experiment.trust import Trust
 
 __all__ = ["print_schema", "render_path", "validate_paths"]
 
 
-def validate_paths(paths: Sequence[str], allow_python: bool = False) -> int:
+def validate_paths(paths: Sequence[str], trust: Trust | None = None) -> int:
     """Validate files and folders; print every problem; 2 on any error, else 0."""
     from harness.experiment import find_experiment_files, validate_experiment
 
@@ -25,7 +26,7 @@ def validate_paths(paths: Sequence[str], allow_python: bool = False) -> int:
         raise HarnessError(f"no experiment files found in {', '.join(paths)}")
     status = 0
     for path in files:
-        result = validate_experiment(path, allow_python=allow_python)
+        result = validate_experiment(path, trust=trust)
         for problem in result.problems:
             click.echo(str(problem), err=True)
         if result.errors:
@@ -51,13 +52,13 @@ def render_path(
     variants: Sequence[str],
     cases: Sequence[str],
     as_json: bool,
-    allow_python: bool = False,
+    trust: Trust | None = None,
 ) -> None:
     """Print the rendered messages for the selected variants and cases."""
     from harness.experiment import load_experiment, match_variants
     from harness.render import render_variants
 
-    exp = load_experiment(path, allow_python=allow_python)
+    exp = load_experiment(path, trust=trust)
     chosen = match_variants(exp.variants, variants)
     if not chosen:
         known = ", ".join(v.id for v in exp.variants[:20])
@@ -105,13 +106,15 @@ def run_path(
     dry_run: bool,
     fmt: str = "table",
     output: str | None = None,
-    allow_python: bool = False,
+    trust: Trust | None = None,
 ) -> int:
     """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
     from harness._run.pipeline import estimate_run, run_experiment
-    from harness.experiment import load_experiment
+    from harness.experiment import key_destinations, load_experiment
 
-    exp = load_experiment(path, allow_python=allow_python)
+    exp = load_experiment(path, trust=trust)
+    for line in key_destinations(exp.spec):
+        click.echo(f"note: {line}", err=True)
     if dry_run:
         from tabulate import tabulate
 
@@ -180,12 +183,10 @@ def show_command(
     from harness.report.console import show_run
     from harness.runs import open_run
 
-    show_run(
-        open_run(harness_home(Path(home) if home else None), ref),
-        failures=failures,
-        variants=variants,
-        fmt=fmt,
-    )
+    run = open_run(harness_home(Path(home) if home else None), ref)
+    if note := run.damage_note():
+        click.echo(f"warning: {note}", err=True)
+    show_run(run, failures=failures, variants=variants, fmt=fmt)
 
 
 def compare_command(a: str, b: str, home: str | None) -> int:
@@ -196,10 +197,16 @@ def compare_command(a: str, b: str, home: str | None) -> int:
     from harness.runs import open_run
 
     root = harness_home(Path(home) if home else None)
-    return compare_runs(open_run(root, a), open_run(root, b))
+    runs = open_run(root, a), open_run(root, b)
+    for run in runs:
+        if note := run.damage_note():
+            click.echo(f"warning: {note}", err=True)
+    return compare_runs(*runs)
 
 
-def decide_command(path: str, concurrency: int | None, home: str | None) -> int:
+def decide_command(
+    path: str, concurrency: int | None, home: str | None, trust: Trust | None = None
+) -> int:
     """Run the experiment (cached results are reused) and print the decision."""
     from pathlib import Path
 
@@ -209,7 +216,7 @@ def decide_command(path: str, concurrency: int | None, home: str | None) -> int:
     from harness.report.table import format_report
 
     options = RunOptions(concurrency=concurrency, home=Path(home) if home else None)
-    outcome = run_experiment(load_experiment(path), options)
+    outcome = run_experiment(load_experiment(path, trust=trust), options)
     click.echo(format_report(outcome.summary, outcome.results, "table"))
     click.echo("")
     click.echo(decide(outcome, options.home).text)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harness.errors import ExperimentError, HarnessError
+
+if TYPE_CHECKING:
+    from harness.experiment.trust import Trust
 
 __all__ = ["cli", "main"]
 
@@ -19,6 +23,50 @@ HOME = click.option(
     envvar="HARNESS_HOME",
     help="Harness home: cache and run records (default ./.harness).",
 )
+
+
+def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-python, --allow-outside-files and --allow-env, passed on as one ``trust``.
+
+    What a shared experiment file may do without them is in harness.experiment.trust.
+    """
+
+    @functools.wraps(command)
+    def with_trust(
+        *args: Any,
+        allow_python: bool,
+        allow_outside_files: bool,
+        allow_env: Sequence[str],
+        **kwargs: Any,
+    ) -> Any:
+        from harness.experiment.trust import Trust
+
+        trust = Trust.of(python=allow_python, outside_files=allow_outside_files, env=allow_env)
+        return command(*args, trust=trust, **kwargs)
+
+    options = [
+        click.option(
+            "--allow-python",
+            is_flag=True,
+            envvar="HARNESS_ALLOW_PYTHON",
+            help="Allow `python` checks, which run code named by the experiment.",
+        ),
+        click.option(
+            "--allow-outside-files",
+            is_flag=True,
+            envvar="HARNESS_ALLOW_OUTSIDE_FILES",
+            help="Allow the experiment to read files outside its project folder.",
+        ),
+        click.option(
+            "--allow-env",
+            multiple=True,
+            metavar="NAME",
+            help="Allow the experiment's api_key_env to name this variable (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        with_trust = option(with_trust)
+    return with_trust
 
 
 class UserError(click.ClickException):
@@ -38,17 +86,12 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--allow-python",
-    is_flag=True,
-    envvar="HARNESS_ALLOW_PYTHON",
-    help="Allow `python` checks, which run code named by the experiment.",
-)
-def validate(paths: Sequence[str], allow_python: bool) -> None:
+@trust_options
+def validate(paths: Sequence[str], trust: Trust) -> None:
     """Check experiment files (or folders of them) without calling any model."""
     from harness._cli.commands import validate_paths
 
-    raise SystemExit(validate_paths(paths, allow_python))
+    raise SystemExit(validate_paths(paths, trust))
 
 
 @cli.command()
@@ -56,19 +99,14 @@ def validate(paths: Sequence[str], allow_python: bool) -> None:
 @click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
 @click.option("--case", "cases", multiple=True, help="Test case id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option(
-    "--allow-python",
-    is_flag=True,
-    envvar="HARNESS_ALLOW_PYTHON",
-    help="Allow `python` checks, which run code named by the experiment.",
-)
+@trust_options
 def render(
-    path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool, allow_python: bool
+    path: str, variants: Sequence[str], cases: Sequence[str], as_json: bool, trust: Trust
 ) -> None:
     """Print exactly the messages each (variant, case) would send."""
     from harness._cli.commands import render_path
 
-    render_path(path, variants, cases, as_json, allow_python)
+    render_path(path, variants, cases, as_json, trust)
 
 
 @cli.command()
@@ -79,6 +117,11 @@ def render(
 @click.option("--repeats", type=click.IntRange(1, 1000), help="Samples per (variant, case).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
 @click.option("--resume", is_flag=True, help="Continue the last unfinished run of this file.")
+@click.option(
+    "--keep-errors",
+    is_flag=True,
+    help="With --resume, keep failed requests instead of asking them again.",
+)
 @click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
 @HOME
@@ -89,12 +132,7 @@ def render(
     type=click.Path(dir_okay=False),
     help="Also write the report here (format from the extension).",
 )
-@click.option(
-    "--allow-python",
-    is_flag=True,
-    envvar="HARNESS_ALLOW_PYTHON",
-    help="Allow `python` checks, which run code named by the experiment.",
-)
+@trust_options
 def run(
     path: str,
     variants: Sequence[str],
@@ -103,12 +141,13 @@ def run(
     repeats: int | None,
     no_cache: bool,
     resume: bool,
+    keep_errors: bool,
     dry_run: bool,
     max_cost: float | None,
     home: str | None,
     fmt: str,
     output: str | None,
-    allow_python: bool,
+    trust: Trust,
 ) -> None:
     """Run an experiment: query every variant on every case and report."""
     from pathlib import Path
@@ -122,13 +161,12 @@ def run(
         concurrency=concurrency,
         use_cache=not no_cache,
         resume=resume,
+        keep_errors=keep_errors,
         max_cost=max_cost,
         repeats=repeats,
         home=Path(home) if home else None,
     )
-    raise SystemExit(
-        run_path(path, options, dry_run=dry_run, fmt=fmt, output=output, allow_python=allow_python)
-    )
+    raise SystemExit(run_path(path, options, dry_run=dry_run, fmt=fmt, output=output, trust=trust))
 
 
 @cli.command("runs")
@@ -176,11 +214,12 @@ def schema() -> None:
 @click.argument("path", type=click.Path())
 @click.option("--concurrency", type=click.IntRange(1, 10_000), help="Requests in flight per model.")
 @HOME
-def decide(path: str, concurrency: int | None, home: str | None) -> None:
+@trust_options
+def decide(path: str, concurrency: int | None, home: str | None, trust: Trust) -> None:
     """Prompting or fine-tuning? Train what the experiment declares, run, and compare."""
     from harness._cli.commands import decide_command
 
-    raise SystemExit(decide_command(path, concurrency, home))
+    raise SystemExit(decide_command(path, concurrency, home, trust))
 
 
 from harness._cli.finetune import finetune  # noqa: E402

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness._run.cache import ResponseCache, request_key
 from harness._run.runner import Task, execute
 from harness.checks._spec import split_assert
-from harness.checks.builtin import Verdict
+from harness.checks.builtin import CheckError, Verdict
 from harness.checks.evaluate import ArgRenderer, check_result
 from harness.checks.judge import judge_messages, judge_model, parse_verdict
+from harness.errors import HarnessError
 from harness.experiment import Experiment, ModelSpec
 from harness.models.base import ModelRequest
 from harness.models.pricing import price_for
@@ -22,7 +25,9 @@ from harness.results import Result
 
 __all__ = ["CheckedRun", "check_run"]
 
-_JUDGE_PARAMS = {"temperature": 0.0, "max_tokens": 96}
+_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 160}
+# Servers that take it are asked for a JSON object; the verdict parser accepts either form.
+_JSON_REPLY = {"response_format": {"type": "json_object"}}
 
 
 @dataclass
@@ -39,26 +44,57 @@ def check_run(
     home: Path | None = None,
 ) -> CheckedRun:
     """Apply every check (default and per-case) to every result."""
+    _import_check_dependencies()
     args = ArgRenderer(exp.display)
     judgements, judge_count = _judge(exp, results, args, cache, home)
-    # `python: module:function` names modules beside the experiment file.
-    folder = str(exp.path.resolve().parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        checked = _check_all(exp, results, args, judgements)
-    finally:
-        if added:
-            sys.path.remove(folder)
+    checked = _check_all(exp, results, args, judgements, _python_functions(exp))
     return CheckedRun(checked, judge_count)
+
+
+def _import_check_dependencies() -> None:
+    """Every third-party module a check needs, imported before any experiment folder is on
+    the import path: a ``rapidfuzz.py`` beside a received file must never run."""
+    import jsonschema  # noqa: F401
+    import rapidfuzz.fuzz  # noqa: F401
+
+
+def _python_functions(exp: Experiment) -> dict[str, Callable[..., Any] | str]:
+    """``python: module:function`` targets (allowed by --allow-python at validation).
+
+    The experiment's folder is on the import path only while these are imported, and after
+    the installed packages, so it cannot shadow the standard library or a dependency.
+    """
+    targets = {
+        str(raw["function"] if isinstance(raw, dict) else raw)
+        for entry in [*exp.spec.tests.asserts, *(a for c in exp.cases for a in c.asserts)]
+        for name, _, raw in [split_assert(entry)]
+        if name == "python"
+    }
+    if not targets:
+        return {}
+    folder = str(exp.path.resolve().parent)
+    found: dict[str, Callable[..., Any] | str] = {}
+    sys.path.append(folder)
+    try:
+        for target in sorted(targets):
+            module_name, _, attr = target.partition(":")
+            try:
+                func = getattr(importlib.import_module(module_name), attr)
+            except Exception as exc:  # noqa: BLE001 - user code: its failure is the check's error
+                found[target] = f"cannot import {target}: {type(exc).__name__}: {exc}"
+                continue
+            found[target] = func if callable(func) else f"{target} is not a function"
+    finally:
+        sys.path.remove(folder)
+    return found
 
 
 def _check_all(
     exp: Experiment,
     results: Sequence[Result],
     args: ArgRenderer,
-    judgements: dict[tuple[str, int], Verdict],
+    judgements: dict[tuple[str, int], Verdict | str],
+    functions: dict[str, Callable[..., Any] | str],
 ) -> list[Result]:
     cases = {c.id: c for c in exp.cases}
     tests = exp.spec.tests
@@ -71,6 +107,7 @@ def _check_all(
             threshold=tests.threshold,
             args=args,
             judgements=judgements,
+            functions=functions,
         )
         if r.case in cases
         else r
@@ -84,12 +121,14 @@ def _judge(
     args: ArgRenderer,
     cache: ResponseCache | None,
     home: Path | None,
-) -> tuple[dict[tuple[str, int], Verdict], int]:
+) -> tuple[dict[tuple[str, int], Verdict | str], int]:
+    """Every judge verdict, or why there is none (which makes the result an error)."""
     cases = {c.id: c for c in exp.cases}
-    tasks: list[Task] = []
+    known = {m.key: m for m in exp.spec.models} | {m.id: m for m in exp.spec.models}
+    tasks: dict[str, Task] = {}
     owners: dict[str, list[tuple[str, int]]] = {}
     specs: dict[str, ModelSpec] = {}
-    tasks_by_key: dict[str, Task] = {}
+    verdicts: dict[tuple[str, int], Verdict | str] = {}
     for r in results:
         if r.output is None or r.case not in cases:
             continue
@@ -98,32 +137,80 @@ def _judge(
             name, _, raw = split_assert(entry)
             if name != "judge":
                 continue
-            arg = args.render(raw, case.vars)
-            model = judge_model(arg)
-            known = {m.key: m for m in exp.spec.models} | {m.id: m for m in exp.spec.models}
-            spec = specs.setdefault(model, known.get(model) or ModelSpec.model_validate(model))
+            try:
+                arg = args.render(raw, case.vars)
+                model = judge_model(arg)
+                spec = specs.get(model) or known.get(model) or ModelSpec.model_validate(model)
+                specs[model] = spec
+                identity = provider_class(spec.id.partition(":")[0]).identity_for(spec)
+            except Exception as exc:  # noqa: BLE001 - a broken judge is this result's error
+                verdicts[(r.key, index)] = f"judge unavailable: {getattr(exc, 'message', exc)}"
+                continue
             messages = judge_messages(arg, case.vars, r.output)
-            identity = provider_class(model.partition(":")[0]).identity_for(spec)
-            key = request_key(identity, messages, _JUDGE_PARAMS, 0)
-            if key not in owners:
-                task = Task(
-                    key,
-                    f"judge/{len(tasks)}/{model}",
-                    r.case,
-                    0,
-                    model,
-                    ModelRequest(messages, _JUDGE_PARAMS),
-                )
-                tasks_by_key[key] = task
-                tasks.append(task)
+            params = _judge_params(spec, structured=True)
+            key = request_key(identity, messages, params, 0)
+            if key not in tasks:
+                request = ModelRequest(messages, params)
+                tasks[key] = Task(key, f"judge/{len(tasks)}/{model}", r.case, 0, model, request)
             owners.setdefault(key, []).append((r.key, index))
     if not tasks:
-        return {}, 0
+        return verdicts, 0
+    done = _ask(list(tasks.values()), specs, cache, home)
+    # A server that refuses response_format (HTTP 400) is asked again without it.
+    refused = [t for t in tasks.values() if "HTTP 400" in str(_error(done, t))]
+    if refused:
+        retried = [_without_response_format(t, specs[t.model]) for t in refused]
+        again = _ask(retried, specs, cache, home)
+        for old, new in zip(refused, retried, strict=True):
+            done[old.id] = again.get(new.id) or done[old.id]
+    for key, owned in owners.items():
+        verdict = _verdict(done, tasks[key])
+        for owner in owned:
+            verdicts[owner] = verdict
+    return verdicts, len(tasks) + len(refused)
+
+
+def _judge_params(spec: ModelSpec, *, structured: bool) -> dict[str, Any]:
+    json_reply = structured and spec.id.startswith("openai:")
+    return {**_JUDGE_PARAMS, **_JSON_REPLY} if json_reply else dict(_JUDGE_PARAMS)
+
+
+def _without_response_format(task: Task, spec: ModelSpec) -> Task:
+    identity = provider_class(spec.id.partition(":")[0]).identity_for(spec)
+    params = _judge_params(spec, structured=False)
+    key = request_key(identity, task.request.messages, params, 0)
+    request = ModelRequest(task.request.messages, params)
+    return Task(key, f"{task.variant}/plain", task.case, 0, task.model, request)
+
+
+def _error(done: dict[tuple[str, str, int], Result | str], task: Task) -> str | None:
+    found = done.get(task.id)
+    if found is None:
+        return "not run"
+    return found if isinstance(found, str) else found.error
+
+
+def _verdict(done: dict[tuple[str, str, int], Result | str], task: Task) -> Verdict | str:
+    found = done.get(task.id)
+    if not isinstance(found, Result) or found.output is None:
+        return f"judge request failed: {_error(done, task)}"
+    try:
+        return parse_verdict(found.output)
+    except CheckError as exc:
+        return str(exc)
+
+
+def _ask(
+    tasks: list[Task],
+    specs: dict[str, ModelSpec],
+    cache: ResponseCache | None,
+    home: Path | None,
+) -> dict[tuple[str, str, int], Result | str]:
+    """Judge answers by task id; when the judge cannot be reached at all, why, for each."""
+    used = {t.model for t in tasks}
 
     async def run() -> dict[tuple[str, str, int], Result]:
-        providers = {m: create_provider(s) for m, s in specs.items()}
-        for provider in providers.values():
-            provider.home = home
+        providers = {m: create_provider(specs[m]) for m in used}
         for provider in providers.values():
             provider.home = home
         try:
@@ -131,28 +218,23 @@ def _judge(
                 tasks,
                 providers,
                 concurrency={m: type(p).default_concurrency for m, p in providers.items()},
-                prices={m: price_for(s) for m, s in specs.items()},
+                prices={m: price_for(specs[m]) for m in used},
                 cache=cache,
             )
         finally:
             for provider in providers.values():
                 await provider.aclose()
+        if execution.aborted:
+            for task in tasks:
+                execution.results.setdefault(task.id, _missing(task, execution.aborted))
         return execution.results
 
-    done = asyncio.run(run())
-    verdicts: dict[tuple[str, int], Verdict] = {}
-    for key, owned in owners.items():
-        task = tasks_by_key[key]
-        result = done.get(task.id)
-        verdict: Verdict
-        if result is None or result.output is None:
-            verdict = (
-                False,
-                f"judge request failed: {result.error if result else 'not run'}",
-                None,
-            )
-        else:
-            verdict = parse_verdict(result.output)
-        for owner in owned:
-            verdicts[owner] = verdict
-    return verdicts, len(tasks)
+    try:
+        return dict(asyncio.run(run()))
+    except Exception as exc:  # noqa: BLE001 - e.g. no API key: every verdict is an error
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, HarnessError) else str(exc)
+        return {t.id: why for t in tasks}
+
+
+def _missing(task: Task, why: str) -> Result:
+    return Result(task.variant, task.case, 0, task.key, None, error=why)

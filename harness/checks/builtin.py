@@ -6,19 +6,22 @@ fails, so it quotes what was expected and what came back.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.results import Result
 
-__all__ = ["CHECKS", "CheckContext", "Verdict", "short"]
+__all__ = ["CHECKS", "CheckContext", "CheckError", "Verdict", "short"]
 
 Verdict = tuple[bool, str, float | None]
+
+
+class CheckError(Exception):
+    """A check that could not be evaluated: an error for the result, never a pass or fail."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class CheckContext:
     case_vars: Mapping[str, Any]
     result: Result
     raw_output: str
+    #: ``python`` check targets, imported before checking: the function, or why not.
+    functions: Mapping[str, Callable[..., Any] | str] = field(default_factory=dict)
 
 
 def short(value: Any, limit: int = 80) -> str:
@@ -86,7 +91,7 @@ def is_json(output: str, arg: Any, ctx: CheckContext) -> Verdict:
 
 
 def json_schema(output: str, arg: Any, ctx: CheckContext) -> Verdict:
-    import jsonschema
+    import jsonschema  # imported by the check stage before any experiment folder is touched
 
     data, problem = _parse_json(output)
     if problem:
@@ -154,7 +159,7 @@ def number(output: str, arg: Any, ctx: CheckContext) -> Verdict:
 
 
 def similar(output: str, arg: Any, ctx: CheckContext) -> Verdict:
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz  # imported by the check stage before any experiment folder
 
     spec = arg if isinstance(arg, Mapping) else {"value": arg}
     threshold = float(spec.get("threshold", 0.8))
@@ -184,8 +189,9 @@ def max_cost(output: str, arg: Any, ctx: CheckContext) -> Verdict:
 
 def python(output: str, arg: Any, ctx: CheckContext) -> Verdict:
     target = str(arg["function"] if isinstance(arg, Mapping) else arg)
-    module_name, _, attr = target.partition(":")
-    func: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    func = ctx.functions.get(target, f"{target} was not imported")
+    if isinstance(func, str):
+        raise CheckError(func)
     value = func(output, dict(ctx.case_vars))
     if isinstance(value, tuple):
         ok, reason = bool(value[0]), str(value[1])

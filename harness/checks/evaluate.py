@@ -7,18 +7,19 @@ mean score reaches it. Every check's verdict and reason are kept on the result.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from harness.checks._spec import split_assert
-from harness.checks.builtin import CHECKS, CheckContext, Verdict
+from harness.checks.builtin import CHECKS, CheckContext, CheckError, Verdict
 from harness.results import CheckOutcome, Result
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
 __all__ = ["ArgRenderer", "JudgeVerdicts", "check_result", "normalise_output"]
 
-JudgeVerdicts = Mapping[tuple[str, int], Verdict]
+#: (result key, assertion index) -> the judge's verdict, or why there is none.
+JudgeVerdicts = Mapping[tuple[str, int], Verdict | str]
 
 
 def normalise_output(output: str, steps: Sequence[Any]) -> str:
@@ -71,37 +72,68 @@ def check_result(
     threshold: float | None = None,
     args: ArgRenderer,
     judgements: JudgeVerdicts | None = None,
+    functions: Mapping[str, Callable[..., Any] | str] | None = None,
 ) -> Result:
-    """``result`` with ``passed``, ``score`` and every check's outcome filled in."""
+    """``result`` with ``passed``, ``score`` and every check's outcome filled in.
+
+    A check that cannot be evaluated (a broken argument, an unreachable judge, a crash) makes
+    the result an error — negated or not, it never counts as a pass — and the run goes on.
+    """
     if result.error is not None or result.output is None:
         return replace(result, passed=None, score=None, checks=())
-    output = normalise_output(result.output, normalize)
-    ctx = CheckContext(case_vars, result, result.output)
+    ctx = CheckContext(case_vars, result, result.output, functions or {})
     outcomes: list[CheckOutcome] = []
+    broken: list[str] = []
+    try:
+        output = normalise_output(result.output, normalize)
+    except Exception as exc:  # noqa: BLE001 - validated up front; never end the run
+        return _unscorable(result, (), f"normalize: {type(exc).__name__}: {exc}")
     for index, entry in enumerate(asserts):
         name, negate, raw = split_assert(entry)
-        weight = float(entry.get("weight", 1.0))
-        text = normalise_output(output, entry.get("normalize", ()))
+        label = f"not_{name}" if negate else name
         try:
+            weight = float(entry.get("weight", 1.0))
+            text = normalise_output(output, entry.get("normalize", ()))
             arg = args.render(raw, case_vars)
             if name == "judge":
-                passed, reason, score = (judgements or {}).get(
-                    (result.key, index), (False, "judge verdict missing", None)
-                )
+                passed, reason, score = _judgement(judgements, result.key, index)
             else:
                 passed, reason, score = CHECKS[name](text, arg, ctx)
         except TemplateError as exc:
-            passed, reason, score = False, f"check argument: {exc.message}", None
-        except Exception as exc:  # noqa: BLE001 - a broken check fails, with its reason
-            passed, reason, score = False, f"check error: {type(exc).__name__}: {exc}", None
+            broken.append(f"{label}: check argument: {exc.message}")
+            outcomes.append(CheckOutcome(label, False, f"error: {exc.message}", None, 1.0, True))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a broken check is an error, with its reason
+            message = str(exc) if isinstance(exc, CheckError) else f"{type(exc).__name__}: {exc}"
+            broken.append(f"{label}: {message}")
+            outcomes.append(CheckOutcome(label, False, f"error: {message}", None, 1.0, True))
+            continue
         if negate:
             passed = not passed
             reason = "" if passed else f"not_{name} failed: the output satisfies {name}"
             score = None if score is None else 1.0 - score
-        label = f"not_{name}" if negate else name
         outcomes.append(CheckOutcome(label, passed, reason, score, weight))
+    if broken:
+        return _unscorable(result, outcomes, "; ".join(broken))
     scores = [(o.score if o.score is not None else float(o.passed), o.weight) for o in outcomes]
     total = sum(w for _, w in scores)
     score = sum(s * w for s, w in scores) / total if total else 1.0
     passed = score >= threshold if threshold is not None else all(o.passed for o in outcomes)
     return replace(result, passed=passed, score=score, checks=tuple(outcomes))
+
+
+def _judgement(judgements: JudgeVerdicts | None, key: str, index: int) -> Verdict:
+    found = (judgements or {}).get((key, index), "judge verdict missing")
+    if isinstance(found, str):
+        raise CheckError(found)
+    return found
+
+
+def _unscorable(result: Result, outcomes: Sequence[CheckOutcome], why: str) -> Result:
+    return replace(
+        result,
+        passed=None,
+        score=None,
+        checks=tuple(outcomes),
+        error=f"check error (not scored): {why}",
+    )

@@ -20,6 +20,7 @@ from harness.experiment.schema import (
     SelectorSpec,
     TestsSpec,
 )
+from harness.experiment.trust import Trust, key_destinations, project_root
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -34,11 +35,14 @@ __all__ = [
     "PromptSpec",
     "SelectorSpec",
     "TestsSpec",
+    "Trust",
     "Validation",
     "Variant",
     "find_experiment_files",
+    "key_destinations",
     "load_experiment",
     "match_variants",
     "plan_variants",
+    "project_root",
     "validate_experiment",
 ]

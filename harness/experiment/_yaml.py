@@ -24,7 +24,10 @@ Path_ = tuple[str | int, ...]
 """A path into a document: mapping keys and sequence indexes."""
 
 _NULL_TAG = "tag:yaml.org,2002:null"
-_MAX_NODES = 2_000_000  # guards against alias expansion bombs ("billion laughs")
+_MAX_NODES = 2_000_000  # values in one document
+# Values reached again through an alias: a few are normal (`<<: *defaults`), a flood is an
+# expansion bomb ("billion laughs") that would take gigabytes from a small file.
+_MAX_ALIASED = 50_000
 
 try:  # libyaml's composer is several times faster; fall back to pure Python.
     _Loader: type[Any] = yaml.CSafeLoader
@@ -112,10 +115,8 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
 
 
 class _TooLarge(Exception):
-    def __init__(self, location: Location) -> None:
-        super().__init__(
-            f"document expands to more than {_MAX_NODES:,} values (recursive or nested aliases?)"
-        )
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(message)
         self.location = location
 
 
@@ -123,12 +124,26 @@ class _Builder:
     def __init__(self, doc: YamlDocument) -> None:
         self.doc = doc
         self.count = 0
+        self.aliased = 0
+        self.seen: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.count += 1
         pos = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in self.seen:
+            self.aliased += 1
+            if self.aliased > _MAX_ALIASED:
+                raise _TooLarge(
+                    Location(self.doc.file, *pos),
+                    f"aliases expand to more than {_MAX_ALIASED:,} values "
+                    "(an alias expansion bomb?)",
+                )
+        else:
+            self.seen.add(id(node))
         if self.count > _MAX_NODES:
-            raise _TooLarge(Location(self.doc.file, *pos))
+            raise _TooLarge(
+                Location(self.doc.file, *pos), f"document holds more than {_MAX_NODES:,} values"
+            )
         self.doc.values.setdefault(path, pos)
         if isinstance(node, yaml.ScalarNode):
             style = node.style or None  # libyaml reports plain scalars as ''

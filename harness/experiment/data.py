@@ -123,21 +123,28 @@ def _jsonl(text: str, display: str, out: RecordSet) -> None:
             continue
         try:
             value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:
             col = getattr(exc, "colno", 1)
-            reason = getattr(exc, "msg", "nesting is too deep")
-            out.problems.append(Problem(Location(display, number, col), f"invalid JSON: {reason}"))
+            out.problems.append(Problem(Location(display, number, col), _json_reason(exc)))
             continue
         _add(out, value, Location(display, number, 1))
+
+
+def _json_reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nesting is too deep"
+    # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+    return f"invalid JSON: {' '.join(str(exc).split())[:160]}"
 
 
 def _json(text: str, display: str, out: RecordSet) -> None:
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-        reason = getattr(exc, "msg", "nesting is too deep")
-        out.problems.append(Problem(Location(display, line, col), f"invalid JSON: {reason}"))
+        out.problems.append(Problem(Location(display, line, col), _json_reason(exc)))
         return
     if not isinstance(value, list):
         out.problems.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from harness.experiment._yaml import Path_, YamlDocument, load_yaml_text, read_t
 from harness.experiment.data import Case, PoolItem, display_path, load_records
 from harness.experiment.plan import Variant, plan_variants
 from harness.experiment.schema import ExperimentSpec, PoolSpec, PromptSpec, TestsSpec
+from harness.experiment.trust import Trust, outside_problem, project_root
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
 __all__ = [
@@ -102,19 +103,27 @@ class Validation:
         return not self.errors
 
 
-def load_experiment(path: str | Path, *, allow_python: bool = False) -> Experiment:
+def load_experiment(
+    path: str | Path, *, allow_python: bool = False, trust: Trust | None = None
+) -> Experiment:
     """Load and fully validate ``path``; raise :class:`ExperimentError` on any error.
 
-    ``allow_python`` permits ``python`` checks, which import and run code the file names.
+    ``trust`` is what the user allows beyond the safe default (see
+    :mod:`harness.experiment.trust`); ``allow_python`` is shorthand for ``Trust(python=True)``.
     """
-    result = validate_experiment(path, allow_python=allow_python)
+    result = validate_experiment(path, allow_python=allow_python, trust=trust)
     if result.experiment is None or result.errors:
         raise ExperimentError(result.problems)
     return result.experiment
 
 
-def validate_experiment(path: str | Path, *, allow_python: bool = False) -> Validation:
+def validate_experiment(
+    path: str | Path, *, allow_python: bool = False, trust: Trust | None = None
+) -> Validation:
     """Check everything about an experiment file and return all problems found."""
+    trust = trust or Trust()
+    if allow_python and not trust.python:
+        trust = replace(trust, python=True)
     source = Path(path)
     display = display_path(source.resolve()) if source.exists() else str(source)
     text, problem = read_text(source, display)
@@ -130,7 +139,7 @@ def validate_experiment(path: str | Path, *, allow_python: bool = False) -> Vali
     if not isinstance(doc.data, dict):
         message = "an experiment file must be a mapping with keys such as name, prompts, tests"
         return Validation(display, [*problems, Problem(doc.locate(()), message)])
-    checker = _Checker(doc, source.resolve().parent, allow_python)
+    checker = _Checker(doc, source.resolve().parent, trust, project_root(source))
     experiment = checker.run()
     problems.extend(checker.problems)
     has_errors = any(p.severity == "error" for p in problems)
@@ -170,11 +179,13 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
 class _Checker:
     """Runs each stage of validation on whatever parts of the file are usable."""
 
-    def __init__(self, doc: YamlDocument, base_dir: Path, allow_python: bool = False) -> None:
+    def __init__(self, doc: YamlDocument, base_dir: Path, trust: Trust, root: Path) -> None:
         self.doc = doc
         self.base_dir = base_dir
-        self.allow_python = allow_python
+        self.trust = trust
+        self.root = root
         self.problems: list[Problem] = []
+        self.model_names: set[str] = set()
 
     def error(self, location: Location, message: str) -> None:
         self.problems.append(Problem(location, message))
@@ -194,6 +205,14 @@ class _Checker:
         except ValidationError as exc:
             self.problems.extend(schema_problems(exc, self.doc, ExperimentSpec))
             rules_spec = _fallback_spec(data, exc)
+        if rules_spec is not None:
+            self.model_names = {m.id for m in rules_spec.models} | {
+                m.key for m in rules_spec.models
+            }
+            for i, model in enumerate(rules_spec.models):
+                problem = model.api_key_env and self.trust.env_problem(model.api_key_env)
+                if problem:
+                    self.error(self.at("models", i, "api_key_env"), problem)
         prompts_raw: list[Any] = data["prompts"] if isinstance(data.get("prompts"), list) else []
         prompt_specs = spec.prompts if spec else _parts(PromptSpec, prompts_raw)
         pool_spec = spec.examples if spec else _part(PoolSpec, data.get("examples"))
@@ -267,6 +286,10 @@ class _Checker:
         where = self.at("prompts", i, "file")
         target = (self.base_dir / spec.file).resolve()
         display = display_path(target)
+        outside = outside_problem(target, self.root, self.trust, f"prompt file {spec.file!r}")
+        if outside:
+            self.error(where, outside)
+            return None
         text, problem = read_text(target, display)
         if problem is not None:
             reason = "not found" if problem.message == "file not found" else problem.message
@@ -301,6 +324,12 @@ class _Checker:
     def _records(
         self, spec: PoolSpec | TestsSpec, key: str
     ) -> list[tuple[dict[str, Any], Location]]:
+        if spec.file is not None:
+            target = self.base_dir / spec.file
+            outside = outside_problem(target, self.root, self.trust, f"data file {spec.file!r}")
+            if outside:
+                self.error(self.at(key, "file"), outside)
+                return []
         loaded = load_records(
             doc=self.doc, path=(key,), file=spec.file, items=spec.items, base_dir=self.base_dir
         )
@@ -319,11 +348,8 @@ class _Checker:
     def load_cases(self, spec: TestsSpec | None) -> list[Case] | None:
         if spec is None:
             return None
-        from harness.checks import assert_shape_problem
-
         for i, entry in enumerate(spec.asserts):
-            reason = assert_shape_problem(entry) or self.python_problem(entry)
-            if reason:
+            for reason in self.assert_problems(entry):
                 self.error(self.at("tests", "assert", i), reason)
         cases = []
         for n, (rec, location) in enumerate(self._records(spec, "tests"), start=1):
@@ -333,8 +359,7 @@ class _Checker:
                 self.error(location, "a case's `assert` must be a list of checks")
                 own = []
             for entry in own:
-                reason = assert_shape_problem(entry) or self.python_problem(entry)
-                if reason:
+                for reason in self.assert_problems(entry):
                     self.error(location, f"case {_record_id(rec, n)}: {reason}")
             cases.append(Case(_record_id(rec, n), fields, location, tuple(own)))
         if not cases and spec.items is not None:
@@ -342,10 +367,37 @@ class _Checker:
         self.check_unique_ids(cases, "test case")
         return cases
 
+    def assert_problems(self, entry: Any) -> list[str]:
+        """Everything wrong with one assertion that can be known before sending."""
+        from harness.checks import assert_shape_problem
+        from harness.checks._args import assert_problems
+
+        reason = assert_shape_problem(entry) or self.python_problem(entry)
+        if reason:
+            return [reason]
+        return assert_problems(entry, self.judge_model_problem)
+
+    def judge_model_problem(self, model: str) -> str | None:
+        """Why a judge cannot use ``model``: it must be served by a known provider."""
+        if model in self.model_names:
+            return None
+        from harness.models.registry import provider_names
+
+        provider, sep, name = model.partition(":")
+        if not sep or not provider or not name:
+            return f"judge model {model!r} must look like provider:name, e.g. local:smollm2"
+        known = provider_names()
+        if provider not in known:
+            return (
+                f"judge model {model!r}: unknown provider {provider!r} "
+                f"(known: {', '.join(known)}; or name one of the experiment's models)"
+            )
+        return None
+
     def python_problem(self, entry: Any) -> str | None:
         """``python`` checks run code this file names: refused unless the user allows it."""
         names = [str(k).removeprefix("not_") for k in entry] if isinstance(entry, dict) else []
-        if "python" in names and not self.allow_python:
+        if "python" in names and not self.trust.python:
             return (
                 "`python` checks import and run code named by this file; they are off "
                 "unless you pass --allow-python (or set HARNESS_ALLOW_PYTHON=1)"

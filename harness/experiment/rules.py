@@ -34,6 +34,7 @@ def check_rules(
         for i, value in enumerate(values):
             if value in values[:i]:
                 c.warn(c.at(axis, i), f"{axis} lists {value} twice; it is run once")
+    _check_baseline(c, spec)
     prompt_ids = {p.id for p in spec.prompts}
     for i, tuned in enumerate(spec.finetune):
         if tuned.prompt is not None and tuned.prompt not in prompt_ids:
@@ -59,6 +60,25 @@ def check_rules(
     _check_selectors(c, spec, pool)
     if cases is not None:
         _check_match_field(c, spec, pool, cases)
+
+
+def _check_baseline(c: _Checker, spec: ExperimentSpec) -> None:
+    """``baseline`` must name a variant the run has: a typo would silently drop it."""
+    if spec.baseline is None:
+        return
+    from harness.experiment.plan import plan_variants
+
+    ids = [v.id for v in plan_variants(spec)]
+    tuned = [f"+{t.name}" for t in spec.finetune]
+    if spec.baseline in ids or any(spec.baseline.endswith(t) for t in tuned):
+        return
+    import difflib
+
+    hint = difflib.get_close_matches(spec.baseline, ids, n=1, cutoff=0.6)
+    suffix = f"; did you mean {hint[0]!r}?" if hint else f" (variants: {', '.join(ids[:6])}...)"
+    c.error(
+        c.at("baseline"), f"baseline {spec.baseline!r} is not a variant of this experiment{suffix}"
+    )
 
 
 def _unique(c: _Checker, keys: list[str], section: str, field: str | None, what: str) -> None:

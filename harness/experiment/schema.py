@@ -99,6 +99,18 @@ class ModelSpec(_Strict):
             raise ValueError(f"model {value!r} must look like provider:name, e.g. local:smollm2")
         return value
 
+    @field_validator("price")
+    @classmethod
+    def _price_known(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, amount in (value or {}).items():
+            if key not in ("input", "output"):
+                raise ValueError(
+                    f"price has `input` and `output` (USD per million tokens), not {key!r}"
+                )
+            if not 0 <= amount < 1e9:  # NaN fails too
+                raise ValueError(f"price {key} must be between 0 and 1e9 USD per million tokens")
+        return value
+
     @field_validator("label")
     @classmethod
     def _label_id(cls, value: str | None) -> str | None:
@@ -171,13 +183,12 @@ class TestsSpec(DataSpec):
     @field_validator("normalize")
     @classmethod
     def _known_normalisers(cls, value: list[str | dict[str, str]]) -> list[str | dict[str, str]]:
+        from harness.checks._args import normaliser_problem
+
         for step in value:
-            if isinstance(step, str) and step not in ("strip", "lowercase", "first_line"):
-                raise ValueError(
-                    f"unknown normaliser {step!r} (strip, lowercase, first_line, {{extract: RE}})"
-                )
-            if isinstance(step, dict) and set(step) != {"extract"}:
-                raise ValueError("a mapping normaliser must be {extract: REGEX}")
+            problem = normaliser_problem(step)
+            if problem:
+                raise ValueError(problem)
         return value
 
 
@@ -295,6 +306,15 @@ class ExperimentSpec(_Strict):
         for k in value:
             if k < 0 or k > 10_000:
                 raise ValueError(f"shot count {k} must be between 0 and 10000")
+        return value
+
+    @field_validator("min_pass_rate")
+    @classmethod
+    def _rate_range(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        rates = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        for rate in rates:
+            if not 0 <= rate <= 1:  # NaN fails too
+                raise ValueError(f"min_pass_rate {rate:g} must be a fraction between 0 and 1")
         return value
 
     @field_validator("seeds")

@@ -105,12 +105,22 @@ def test_python_check(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         "def is_upper(output, case):\n    return output.isupper(), 'not upper case'\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert verdict("ABC", {"python": "mychecks:is_upper"})[0] is True
-    assert verdict("abc", {"python": "mychecks:is_upper"}) == (False, "not upper case")
+    import mychecks  # type: ignore[import-not-found]
+
+    functions = {"mychecks:is_upper": mychecks.is_upper}
+    for output, expected in (("ABC", (True, "")), ("abc", (False, "not upper case"))):
+        checked = check_result(
+            result(output),
+            CASE,
+            [{"python": "mychecks:is_upper"}],
+            args=ArgRenderer("t.yaml"),
+            functions=functions,
+        )
+        assert (checked.passed, checked.checks[0].reason) == expected
 
 
 def test_judge_verdict_parsing_keeps_reasoning() -> None:
     passed, reason, _ = parse_verdict("The reply is polite and correct.\nVERDICT: PASS")
     assert passed and "polite" in reason
-    assert parse_verdict("Rude. VERDICT: FAIL")[0] is False
-    assert parse_verdict("I cannot decide")[0] is False
+    assert parse_verdict('{"reasoning": "Rude.", "verdict": "FAIL"}')[:2] == (False, "judge: Rude.")
+    assert parse_verdict('```json\n{"reasoning": "ok", "verdict": "pass"}\n```')[0] is True

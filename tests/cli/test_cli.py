@@ -24,6 +24,7 @@ def break_copy(tmp_path: Path, name: str, edits: list[tuple[str, str]]) -> Path:
     """A copy of a shipped experiment (with its data and prompts) with textual edits."""
     shutil.copytree(EXPERIMENTS, tmp_path / "experiments")
     shutil.copytree(REPO / "prompts", tmp_path / "prompts")
+    (tmp_path / "harness.toml").write_text("")  # the project root: ../prompts is inside it
     path = tmp_path / "experiments" / name
     text = path.read_text()
     for old, new in edits:

@@ -191,3 +191,30 @@ def test_load_raises_with_all_problems(write: WriteFiles) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     (problem,) = validate_experiment(tmp_path / "nope.yaml").problems
     assert "file not found" in problem.message
+
+
+def test_alias_bomb_is_refused_quickly_and_small(write: WriteFiles) -> None:
+    import time
+    import tracemalloc
+
+    lines = ["name: e", "a0: &a0 [" + ",".join(["xxxxxxxxxx"] * 10) + "]"]
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
+    path = write({"exp.yaml": "\n".join(lines) + "\n"})
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = validate_experiment(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.perf_counter() - start < 5 and peak < 200e6
+    assert any("alias expansion bomb" in p.message for p in result.errors)
+
+
+def test_huge_json_integer_is_a_located_error(write: WriteFiles) -> None:
+    path = write(
+        {
+            "exp.yaml": "name: e\nprompts: [{id: p, user: x}]\ntests: {file: cases.jsonl}\n",
+            "cases.jsonl": '{"id": "a"}\n{"id": "b", "n": ' + "9" * 5000 + "}\n",
+        }
+    )
+    (problem,) = validate_experiment(path).errors
+    assert problem.location.line == 2 and "4300 digits" in problem.message

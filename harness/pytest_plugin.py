@@ -19,6 +19,7 @@ import pytest
 
 if TYPE_CHECKING:
     from harness._run.pipeline import RunOutcome
+    from harness.experiment.trust import Trust
     from harness.report.summary import VariantSummary
     from harness.results import Result
 
@@ -77,6 +78,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Allow `python` checks, which run code named by the experiment.",
     )
+    group.addoption(
+        "--harness-allow-outside-files",
+        action="store_true",
+        help="Allow experiments to read files outside their project folder.",
+    )
+    group.addoption(
+        "--harness-allow-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Allow api_key_env to name this variable (repeatable).",
+    )
     parser.addini(
         "harness_files",
         type="args",
@@ -129,7 +142,7 @@ class ExperimentFile(pytest.File):
 
         config = self.config
         try:
-            exp = load_experiment(self.path, allow_python=config.getoption("harness_allow_python"))
+            exp = load_experiment(self.path, trust=_trust(config))
             variants = plan_run(exp, _options(config)).variants
         except ExperimentError as exc:
             raise self.CollectError(
@@ -184,9 +197,7 @@ class _HarnessItem(pytest.Item):
 
             selected = tuple(sorted(state.selected.get(self.path, {self.variant_id})))
             try:
-                exp = load_experiment(
-                    self.path, allow_python=self.config.getoption("harness_allow_python")
-                )
+                exp = load_experiment(self.path, trust=_trust(self.config))
                 state.outcomes[self.path] = run_experiment(exp, _options(self.config, selected))
             except Exception as exc:
                 state.failures[self.path] = exc
@@ -293,8 +304,18 @@ def _errors_report(summary: VariantSummary, results: list[Result]) -> str:
     errors = [r for r in results if r.error]
     shown = "\n".join(f"  case {r.case}: {r.error}" for r in errors[:_MAX_FAILURES_SHOWN])
     return (
-        f"{summary.variant.id}: {len(errors)} request(s) failed (errors, not check "
-        f"failures):\n{shown}"
+        f"{summary.variant.id}: {len(errors)} result(s) could not be scored (request or "
+        f"check errors, not check failures):\n{shown}"
+    )
+
+
+def _trust(config: pytest.Config) -> Trust:
+    from harness.experiment.trust import Trust
+
+    return Trust.of(
+        python=bool(config.getoption("harness_allow_python")),
+        outside_files=bool(config.getoption("harness_allow_outside_files")),
+        env=config.getoption("harness_allow_env") or (),
     )
 
 
@@ -311,6 +332,7 @@ def harness_run(request: pytest.FixtureRequest) -> Any:
         kwargs.setdefault("use_cache", not config.getoption("harness_no_cache"))
         kwargs.setdefault("concurrency", config.getoption("harness_concurrency"))
         kwargs.setdefault("home", home)
+        kwargs.setdefault("trust", _trust(config))
         return run(path, **kwargs)
 
     return _run

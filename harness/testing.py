@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.experiment.trust import Trust
 from harness.report.summary import Summary, VariantSummary
 from harness.results import Result
 
@@ -90,8 +91,12 @@ def harness_run(
     concurrency: int | None = None,
     home: str | Path | None = None,
     allow_python: bool = False,
+    trust: Trust | None = None,
 ) -> RunResult:
-    """Run an experiment file through the same pipeline as ``harness run``."""
+    """Run an experiment file through the same pipeline as ``harness run``.
+
+    ``trust`` lifts the limits on what the file may do (``allow_python`` is shorthand).
+    """
     from harness._run.pipeline import RunOptions, run_experiment
     from harness.experiment import load_experiment
 
@@ -104,5 +109,6 @@ def harness_run(
         home=Path(home) if home else None,
         progress=False,
     )
-    outcome = run_experiment(load_experiment(path, allow_python=allow_python), options)
+    exp = load_experiment(path, allow_python=allow_python, trust=trust)
+    outcome = run_experiment(exp, options)
     return RunResult(outcome.summary, tuple(outcome.results), outcome.run.id, outcome.aborted)

@@ -64,9 +64,22 @@ def _check_args(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Non
             raise RenderLimitError(f"{what}: argument {value:g} is larger than {MAX_STRING:,}")
 
 
-def _check_format(spec: Any, what: str) -> None:
+def _check_format(spec: Any, what: str, values: Any = ()) -> None:
+    """Refuse a format whose widths would allocate more than :data:`MAX_STRING`.
+
+    Widths written in the format are read here; widths taken from the values (``%*d``,
+    ``{0:>{1}}``) are checked among the values themselves.
+    """
     if not isinstance(spec, str):
         return
+    if "*" in spec or re.search(r"\{[^{}]*\{", spec):
+        items = values.values() if isinstance(values, dict) else values
+        items = items if isinstance(items, (tuple, list)) or hasattr(items, "__iter__") else ()
+        for value in items if not isinstance(items, str) else ():
+            if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) > 6:
+                value = int(value.strip()[:12])
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_STRING:
+                raise RenderLimitError(f"{what}: width {value} is larger than {MAX_STRING:,}")
     for match in _FORMAT_WIDTH.finditer(spec):
         for digits in match.groups():
             if digits and (len(digits) > 7 or int(digits) > MAX_STRING):
@@ -110,7 +123,7 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         if name in _SIZING_FILTERS:
             _check_args(rest, kwargs, f"filter {name}")
         if name == "format":
-            _check_format(value, "filter format")
+            _check_format(value, "filter format", (*rest, *kwargs.values()))
         replacing = name == "replace" and isinstance(value, str) and len(rest) >= 2
         if replacing and _replace_size(str(value), rest[0], rest[1]) > MAX_STRING:
             raise RenderLimitError(f"filter replace would exceed {MAX_STRING:,} characters")
@@ -167,7 +180,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                 raise RenderLimitError("exponent is too large")
             return operator.pow(left, right)
         if operator_name == "%":
-            _check_format(left, "% formatting")
+            _check_format(
+                left, "% formatting", right if isinstance(right, (tuple, dict)) else (right,)
+            )
             return _check_size(operator.mod(left, right), "% formatting")
         if _length(left) + _length(right) > MAX_STRING:
             raise RenderLimitError("concatenation result is too large")
@@ -180,7 +195,19 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
             name = getattr(method, "__name__", "method")
             _check_args(args, kwargs, f"str.{name}")
             if name in ("format", "format_map"):
-                _check_format(owner, f"str.{name}")
+                _check_format(
+                    owner,
+                    f"str.{name}",
+                    (
+                        *args,
+                        *kwargs.values(),
+                        *(
+                            args[0].values()
+                            if name == "format_map" and args and isinstance(args[0], dict)
+                            else ()
+                        ),
+                    ),
+                )
             if (
                 name == "replace"
                 and len(args) >= 2

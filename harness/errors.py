@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ExperimentError", "HarnessError", "Location", "Problem"]
+__all__ = ["ExperimentError", "HarnessError", "Location", "Problem", "printable"]
+
+# Control characters from a file (ESC, BEL, ...) must not reach the user's terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` escapes."""
+    return text.translate(_CONTROLS)
 
 
 @dataclass(frozen=True, order=True)
@@ -23,7 +31,7 @@ class Location:
     col: int = 1
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{printable(self.file)}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class Problem:
     severity: Literal["error", "warning", "note"] = "error"
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.severity}: {self.message}"
+        return f"{self.location}: {self.severity}: {printable(self.message)}"
 
 
 class HarnessError(Exception):

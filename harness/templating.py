@@ -81,6 +81,8 @@ class CompiledTemplate:
             raise TemplateError(self._where(exc), message) from None
         except jinja2.exceptions.UndefinedError as exc:
             raise TemplateError(self._where(exc), _undefined_message(exc, variables)) from None
+        except RecursionError as exc:  # the depth it fails at varies; the message must not
+            raise TemplateError(self._where(exc), "template error: recursion is too deep") from None
         except Exception as exc:  # a template is user code: any failure is a user error
             raise TemplateError(
                 self._where(exc), f"template error: {type(exc).__name__}: {exc}"
@@ -141,6 +143,14 @@ def compile_template(
     except jinja2.exceptions.TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(
             origin.location(exc.lineno), f"template syntax error: {exc.message}"
+        ) from None
+    except RecursionError:
+        raise TemplateSyntaxProblem(
+            origin.location(None), "template cannot be compiled: it is nested too deeply"
+        ) from None
+    except Exception as exc:  # e.g. Python's limit on statically nested blocks
+        raise TemplateSyntaxProblem(
+            origin.location(None), f"template cannot be compiled: {type(exc).__name__}: {exc}"
         ) from None
     finally:
         del _SOURCES[name]

@@ -66,7 +66,11 @@ def load_records(
         return out
     assert file is not None
     where = doc.locate((*path, "file"))
-    source = (base_dir / file).resolve() if not Path(file).is_absolute() else Path(file)
+    try:
+        source = (base_dir / file).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops and the like
+        out.problems.append(Problem(where, f"data file {file!r} cannot be resolved: {exc}"))
+        return out
     display = display_path(source)
     suffix = source.suffix.lower()
     if suffix not in DATA_SUFFIXES:
@@ -84,7 +88,9 @@ def load_records(
         if problem.message == "file not found":
             message = f"data file not found: {file!r} (paths are relative to the experiment file)"
             out.problems.append(Problem(where, message))
-        else:
+        elif problem.location.line == 1 and problem.location.col == 1:  # could not be opened
+            out.problems.append(Problem(where, message))
+        else:  # inside the file (e.g. not UTF-8 at this byte)
             out.problems.append(Problem(problem.location, message))
         return out
     assert text is not None

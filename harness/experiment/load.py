@@ -284,12 +284,17 @@ class _Checker:
             user = self.compile_inline(spec.user, ("prompts", i, "user"))
             return None if user is None else Prompt(spec.id, system, user)
         where = self.at("prompts", i, "file")
-        target = (self.base_dir / spec.file).resolve()
-        display = display_path(target)
-        outside = outside_problem(target, self.root, self.trust, f"prompt file {spec.file!r}")
+        given = self.base_dir / spec.file
+        outside = outside_problem(given, self.root, self.trust, f"prompt file {spec.file!r}")
         if outside:
             self.error(where, outside)
             return None
+        try:
+            target = given.resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # symlink loops and the like
+            self.error(where, f"prompt file {spec.file!r} cannot be resolved: {exc}")
+            return None
+        display = display_path(target)
         text, problem = read_text(target, display)
         if problem is not None:
             reason = "not found" if problem.message == "file not found" else problem.message

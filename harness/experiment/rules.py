@@ -35,6 +35,7 @@ def check_rules(
             if value in values[:i]:
                 c.warn(c.at(axis, i), f"{axis} lists {value} twice; it is run once")
     _check_baseline(c, spec)
+    _check_providers(c, spec)
     prompt_ids = {p.id for p in spec.prompts}
     for i, tuned in enumerate(spec.finetune):
         if tuned.prompt is not None and tuned.prompt not in prompt_ids:
@@ -60,6 +61,19 @@ def check_rules(
     _check_selectors(c, spec, pool)
     if cases is not None:
         _check_match_field(c, spec, pool, cases)
+
+
+def _check_providers(c: _Checker, spec: ExperimentSpec) -> None:
+    from harness.models.registry import provider_names
+
+    known = provider_names()
+    for i, model in enumerate(spec.models):
+        provider = model.id.partition(":")[0]
+        if provider not in known:
+            c.error(
+                c.at("models", i),
+                f"unknown model provider {provider!r} in {model.id!r} (known: {', '.join(known)})",
+            )
 
 
 def _check_baseline(c: _Checker, spec: ExperimentSpec) -> None:

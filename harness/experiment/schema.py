@@ -33,6 +33,12 @@ SELECTOR_NAMES = ("fixed", "first", "random", "balanced", "similar")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+@-]*$")
 
 
+def _check_path(value: str | None) -> str | None:
+    if value is not None and ("\0" in value or len(value) > 1024 or not value.strip()):
+        raise ValueError("a file path must be 1 to 1024 characters with no NUL byte")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -137,6 +143,8 @@ class PromptSpec(_Strict):
     def _valid_id(cls, value: str) -> str:
         return _check_id(value, "prompt id")
 
+    _file_path = field_validator("file")(_check_path)
+
     @model_validator(mode="after")
     def _one_source(self) -> PromptSpec:
         if self.file is not None and (self.system is not None or self.user is not None):
@@ -151,6 +159,8 @@ class DataSpec(_Strict):
 
     file: str | None = None
     items: list[dict[str, Any]] | None = None
+
+    _file_path = field_validator("file")(_check_path)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:

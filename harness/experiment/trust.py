@@ -66,7 +66,10 @@ def outside_problem(target: Path, root: Path, trust: Trust, what: str) -> str | 
     """Why ``target`` may not be read, or None when it lies inside ``root`` (or is allowed)."""
     if trust.outside_files:
         return None
-    resolved = target.resolve()
+    try:
+        resolved = target.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
+        return f"{what} cannot be resolved: {exc}"
     if resolved == root or root in resolved.parents:
         return None
     return (

@@ -113,3 +113,11 @@ def test_real_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"{bad}:") and "Traceback" not in proc.stderr
+
+
+def test_bad_command_line_model_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = EXPERIMENTS / "json_extract.yaml"
+    code, _, err = run(["run", str(path), "--model", "foo", "--dry-run"], capsys)
+    assert code == 2 and "must look like provider:name" in err and "Traceback" not in err

@@ -1,13 +1,15 @@
 """Run records under ``<home>/runs/<run id>/``: the experiment as run, every result, the summary.
 
 A run folder holds ``run.json`` (what was run, options, status, counts), ``experiment.yaml``
-(the file as it was), ``journal.jsonl`` (results as they finished; what ``--resume`` reads)
-and, once finished, ``results.jsonl`` and ``summary.json``.
+(the file as it was), ``journal.jsonl`` (results as they finished; what ``--resume`` reads),
+``lock`` (held by the process working on the run) and, once finished, ``results.jsonl`` and
+``summary.json``. Reading tolerates damage: unreadable result lines are skipped and counted.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -17,10 +19,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness._redact import redact
+from harness._run.journal import Journal, read_lines
+from harness._run.lock import RunLock
 from harness.errors import HarnessError
 from harness.results import Result
 
-__all__ = ["RunDir", "find_resumable", "list_runs", "new_run", "open_run"]
+__all__ = [
+    "ResultList",
+    "RunDir",
+    "find_resumable",
+    "list_runs",
+    "new_run",
+    "open_run",
+    "resume_run",
+]
+
+
+class ResultList(list[Result]):
+    """Results read from a run's files; ``skipped`` counts lines that could not be read."""
+
+    def __init__(self, results: list[Result], skipped: int = 0, source: str = "") -> None:
+        super().__init__(results)
+        self.skipped = skipped
+        self.source = source
 
 
 @dataclass(frozen=True)
@@ -48,7 +70,8 @@ class RunDir:
         """Merge ``values`` into run.json, atomically."""
         meta = {**self.meta(), **values}
         tmp = self.path / "run.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), "utf-8")
+        text = json.dumps(meta, indent=2, ensure_ascii=False, default=str)
+        tmp.write_text(redact(text), "utf-8")  # a failure message may quote a key
         os.replace(tmp, self.path / "run.json")
 
     def write_json(self, name: str, data: Any) -> None:
@@ -64,15 +87,21 @@ class RunDir:
                 f.write("\n")
         os.replace(tmp, self.path / "results.jsonl")
 
-    def results(self) -> list[Result]:
+    def results(self) -> ResultList:
         """Final results when the run finished, else whatever the journal holds."""
         final = self.path / "results.jsonl"
-        if final.exists():
-            with final.open(encoding="utf-8") as f:
-                return [Result.from_dict(json.loads(line)) for line in f if line.strip()]
-        from harness._run.journal import Journal
+        if final.is_file():
+            return ResultList(*read_lines(final), final.name)
+        found, skipped = Journal.read_counted(self.journal_path)
+        return ResultList(list(found.values()), skipped, self.journal_path.name)
 
-        return list(Journal.read(self.journal_path).values())
+    def damage_note(self) -> str | None:
+        """What ``show`` and ``compare`` warn about when result lines could not be read."""
+        results = self.results()
+        if not results.skipped:
+            return None
+        lines = f"{results.skipped} unreadable line{'s' * (results.skipped != 1)}"
+        return f"run {self.id}: skipped {lines} in {results.source} (damaged or truncated)"
 
 
 def _runs_root(home: Path) -> Path:
@@ -85,22 +114,27 @@ def _slug(text: str) -> str:
 
 def new_run(
     home: Path, name: str, source: Path, source_text: str, meta: Mapping[str, Any]
-) -> RunDir:
-    """Create a run folder with its experiment copy and initial run.json."""
+) -> tuple[RunDir, RunLock]:
+    """Create a run folder, locked before run.json makes it visible to ``--resume``."""
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}-{secrets.token_hex(2)}"
     path = _runs_root(home) / run_id
     path.mkdir(parents=True)
-    (path / "experiment.yaml").write_text(source_text, "utf-8")
-    run = RunDir(path)
-    run.update(
-        id=run_id,
-        experiment=name,
-        source=str(source.resolve()),
-        status="running",
-        started=time.time(),
-        **meta,
-    )
-    return run
+    lock = RunLock.acquire(path)
+    try:
+        (path / "experiment.yaml").write_text(redact(source_text), "utf-8")
+        run = RunDir(path)
+        run.update(
+            id=run_id,
+            experiment=name,
+            source=str(source.resolve()),
+            status="running",
+            started=time.time(),
+            **meta,
+        )
+    except BaseException:
+        lock.release()
+        raise
+    return run, lock
 
 
 def list_runs(home: Path) -> list[RunDir]:
@@ -110,8 +144,16 @@ def list_runs(home: Path) -> list[RunDir]:
         return []
     return sorted(
         (RunDir(p) for p in root.iterdir() if (p / "run.json").exists()),
-        key=lambda r: (r.meta().get("started", 0), r.id),
+        key=lambda r: (_started(r.meta()), r.id),
     )
+
+
+def _started(meta: Mapping[str, Any]) -> float:
+    """When a run started; 0 when run.json lacks it or holds something else (edited files)."""
+    value = meta.get("started")
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
 
 
 def open_run(home: Path, ref: str) -> RunDir:
@@ -136,3 +178,30 @@ def find_resumable(home: Path, source: Path) -> RunDir | None:
         if meta.get("source") == wanted:
             return run if meta.get("status") != "finished" else None
     return None
+
+
+def resume_run(
+    home: Path, source: Path, keep_errors: bool = False
+) -> tuple[RunDir, RunLock, dict[tuple[str, str, int], Result]] | None:
+    """The latest unfinished run of ``source``, locked, with the results it keeps.
+
+    A run another process holds raises HarnessError. Results that are errors (a request
+    that failed after its retries) are dropped, so they are asked again, unless
+    ``keep_errors``.
+    """
+    run = find_resumable(home, source)
+    if run is None:
+        return None
+    lock = RunLock.acquire(run.path)
+    try:
+        if run.meta().get("status") == "finished":  # it finished while we were looking
+            lock.release()
+            return None
+        done = Journal.read(run.journal_path)
+        if not keep_errors:
+            done = {k: r for k, r in done.items() if r.error is None}
+        run.update(status="running", failure=None)
+    except BaseException:
+        lock.release()
+        raise
+    return run, lock, done

@@ -4,7 +4,9 @@ It speaks the actual wire protocol (JSON bodies, status codes, OpenAI error bodi
 streaming, multipart file upload, cursor pagination) so the official ``openai`` client works
 against it unchanged.  It runs an aiohttp server in a background thread with its own event
 loop and can inject faults (rate limits, server errors, hangs, malformed bodies, dropped
-connections, quota errors, bad requests) deterministically or at a seeded random rate.
+connections, quota errors, bad requests) deterministically or at a seeded random rate, and
+hostile ones a client must survive (bodies dripped a byte at a time, endless bodies,
+redirect loops, a 401 that echoes the key, well-formed JSON with ill-typed fields).
 
 Usage in tests::
 
@@ -72,8 +74,32 @@ __all__ = [
 ]
 
 #: Fault kinds understood by the server.  "ok" (or None) in a schedule means "no fault".
-#: "429" and "hang" accept a parameter: "429:2.5" (Retry-After seconds), "hang:0.3" (seconds).
-FAULT_KINDS = frozenset({"429", "500", "503", "hang", "malformed", "drop", "quota", "400"})
+#: "429" and "hang" accept a parameter: "429:2.5" (Retry-After seconds), "hang:0.3" (seconds);
+#: so does "drip:0.5" (seconds per byte); "badfield:<name>" needs one of BAD_FIELDS.
+FAULT_KINDS = frozenset(
+    {"429", "500", "503", "hang", "malformed", "drop", "quota", "400"}
+    | {"drip", "endless", "redirect_loop", "echo_key", "badfield"}
+)
+#: What a random fault rate draws from by default: the transient faults a client retries
+#: (not the hostile ones, which would make a rate-based run slow or fail by design).
+RANDOM_FAULT_KINDS = frozenset({"429", "500", "503", "malformed", "drop", "quota", "400"})
+#: "badfield:<name>": a normal answer with one field made ill-typed or out of range.
+BAD_FIELDS = frozenset(
+    {
+        "prompt_tokens_str",  # usage.prompt_tokens = "ten"
+        "content_int",  # message.content = 42
+        "content_list",  # message.content = [{"type": "text", "text": ...}]
+        "content_null",  # message.content = null
+        "tokens_negative",  # usage.prompt_tokens = -5
+        "tokens_huge",  # usage.completion_tokens = 10**30
+        "tokens_nan",  # usage.prompt_tokens = NaN (a bare NaN literal in the JSON)
+        "tokens_inf",  # usage.completion_tokens = Infinity
+        "tokens_bool",  # usage.prompt_tokens = true
+        "no_choices",  # choices = []
+        "no_usage",  # no usage object at all (valid: servers may omit it)
+    }
+)
+_PARAM_KINDS = ("429", "hang", "drip")
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano")
 
@@ -137,7 +163,11 @@ def _error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def _parse_kind(kind: Any) -> tuple[str, float | None] | None:
+#: A parsed fault: its kind and parameter (seconds, or the field name of "badfield").
+_Fault = tuple[str, float | str | None]
+
+
+def _parse_kind(kind: Any) -> _Fault | None:
     """Normalise a fault spec: None/"ok" -> None, "429:2" -> ("429", 2.0)."""
     if kind is None:
         return None
@@ -151,14 +181,49 @@ def _parse_kind(kind: Any) -> tuple[str, float | None] | None:
         return None
     if name not in FAULT_KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)} or 'ok'")
+    if name == "badfield":
+        field = arg.strip()
+        if field not in BAD_FIELDS:
+            raise ValueError(f"fault {kind!r}: name one of {sorted(BAD_FIELDS)}")
+        return (name, field)
     value: float | None = None
     if sep:
-        if name not in ("429", "hang"):
+        if name not in _PARAM_KINDS:
             raise ValueError(f"fault kind {name!r} takes no parameter (got {kind!r})")
         value = float(arg)
         if value < 0:
             raise ValueError(f"negative parameter in fault {kind!r}")
     return (name, value)
+
+
+def _break_field(obj: dict[str, Any], name: str) -> None:
+    """Make one field of a chat completion ill-typed or out of range (see BAD_FIELDS)."""
+    message = obj["choices"][0]["message"]
+    usage = obj["usage"]
+    if name == "prompt_tokens_str":
+        usage["prompt_tokens"] = "ten"
+    elif name == "content_int":
+        message["content"] = 42
+    elif name == "content_list":
+        message["content"] = [{"type": "text", "text": message["content"]}]
+    elif name == "content_null":
+        message["content"] = None
+    elif name == "tokens_negative":
+        usage["prompt_tokens"] = -5
+    elif name == "tokens_huge":
+        usage["completion_tokens"] = 10**30
+    elif name == "tokens_nan":
+        usage["prompt_tokens"] = float("nan")
+    elif name == "tokens_inf":
+        usage["completion_tokens"] = float("inf")
+    elif name == "tokens_bool":
+        usage["prompt_tokens"] = True
+    elif name == "no_choices":
+        obj["choices"] = []
+    elif name == "no_usage":
+        del obj["usage"]
+    else:  # pragma: no cover - _parse_kind checks the name
+        raise AssertionError(name)
 
 
 def _fmt_seconds(value: float) -> str:
@@ -321,11 +386,18 @@ class FakeOpenAIServer:
     api_key:          if set, requests need ``Authorization: Bearer <api_key>`` (else 401).
     faults:           deterministic schedule consumed one entry per fault-eligible request:
                       "ok"/None, "429", "429:<sec>", "500", "503", "hang", "hang:<sec>",
-                      "malformed", "drop", "quota", "400".
+                      "malformed", "drop", "quota", "400"; hostile ones: "drip",
+                      "drip:<sec per byte>" (a valid answer sent one byte at a time, default
+                      0.5 s apart), "endless" (a chunked body that never ends),
+                      "redirect_loop" (302 to the same URL), "echo_key" (401 whose message
+                      repeats the Authorization header received; applies after the key
+                      check, so send the right key), "badfield:<name>" (a valid answer with
+                      one field broken; names in BAD_FIELDS, e.g. "badfield:tokens_nan").
+                      "drip" and "badfield" apply to non-streaming chat answers.
     fault_rate, fault_kinds, seed:
                       after the schedule is exhausted, each eligible request gets a fault
-                      with probability ``fault_rate`` drawn from ``fault_kinds`` using
-                      ``random.Random(seed)``.
+                      with probability ``fault_rate`` drawn from ``fault_kinds`` (default
+                      RANDOM_FAULT_KINDS minus "hang") using ``random.Random(seed)``.
     fault_hook:       optional ``f(path, request_json_or_None) -> kind | None``, consulted
                       first; a non-None result ("ok" included) is final for that request.
     fault_paths:      path prefixes faults apply to (default: chat completions only);
@@ -335,6 +407,9 @@ class FakeOpenAIServer:
     hang_then:        after a hang: "respond" (normal answer, default) or "drop".
     honor_max_tokens: truncate answers to ``max_tokens``/``max_completion_tokens`` words with
                       finish_reason "length" (default False).
+    usage_override:   attribute only (default None): ``prompt_tokens`` and/or
+                      ``completion_tokens`` to report instead of the counted ones, e.g.
+                      ``{"prompt_tokens": 200}`` (a server counting more than estimated).
     ft_polls_to_finish: retrieve polls before a fine-tuning job ends (default 2:
                       queued -> running -> succeeded).
     ft_outcome:       "succeeded" (default) or "failed" for jobs that finish.
@@ -377,6 +452,7 @@ class FakeOpenAIServer:
             raise ValueError("hang_then must be 'respond' or 'drop'")
         self.hang_then = hang_then
         self.honor_max_tokens = honor_max_tokens
+        self.usage_override: dict[str, int] | None = None
         self.ft_polls_to_finish = int(ft_polls_to_finish)
         self.ft_outcome = ft_outcome
         self.ft_memorize = ft_memorize
@@ -389,9 +465,9 @@ class FakeOpenAIServer:
         self._model_created: dict[str, int] = {}
         self._ft_models: dict[str, str] = {}  # ft model id -> job id
         self._ft_memory: dict[str, dict[str, str]] = {}
-        self._schedule: collections.deque[tuple[str, float | None] | None] = collections.deque()
+        self._schedule: collections.deque[_Fault | None] = collections.deque()
         self._fault_rate = 0.0
-        self._fault_kinds: list[tuple[str, float | None]] = []
+        self._fault_kinds: list[_Fault] = []
         self._rng = random.Random(seed)
         self.set_faults(faults or ())
         self.set_fault_rate(fault_rate, fault_kinds, seed=seed)
@@ -436,14 +512,14 @@ class FakeOpenAIServer:
     def set_fault_rate(
         self, rate: float, kinds: Iterable[str] | None = None, *, seed: int | None = _ANY
     ) -> None:
-        """Set the random fault rate (and kinds; default all kinds except "hang").
+        """Set the random fault rate (and kinds; default RANDOM_FAULT_KINDS but "hang").
 
         ``seed`` re-seeds the generator when given (``None`` = nondeterministic).
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError("fault rate must be in [0, 1]")
         if kinds is None:
-            kinds = sorted(FAULT_KINDS - {"hang"})
+            kinds = sorted(RANDOM_FAULT_KINDS - {"hang"})
         parsed = [_parse_kind(k) for k in kinds]
         parsed_kinds = [p for p in parsed if p is not None]
         if rate > 0 and not parsed_kinds:
@@ -671,7 +747,7 @@ class FakeOpenAIServer:
             hdrs.update(headers)
         return web.Response(body=_dumps(obj), status=status, headers=hdrs)
 
-    def _choose_fault(self, path: str, body: Any) -> tuple[str, float | None] | None:
+    def _choose_fault(self, path: str, body: Any) -> _Fault | None:
         fp = self._fault_paths
         if fp is not None and not path.startswith(fp):
             return None
@@ -748,7 +824,7 @@ class FakeOpenAIServer:
             fault = self._choose_fault(path, body)
             if fault is not None:
                 rec.fault = fault[0]
-                resp = await self._apply_fault(request, rec, fault)
+                resp = await self._apply_fault(request, rec, fault, handler)
                 if resp is not None:
                     return resp
             return await handler(request)
@@ -778,10 +854,17 @@ class FakeOpenAIServer:
         raise asyncio.CancelledError  # aiohttp treats this as a gone client: no response
 
     async def _apply_fault(
-        self, request: web.Request, rec: RequestRecord, fault: tuple[str, float | None]
+        self,
+        request: web.Request,
+        rec: RequestRecord,
+        fault: _Fault,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse | None:
         """Return the faulty response, or None to continue with the normal handler."""
-        kind, arg = fault
+        kind, param = fault
+        arg = param if not isinstance(param, str) else None
+        if kind in ("drip", "badfield", "endless", "redirect_loop", "echo_key"):
+            return await self._apply_hostile(request, rec, kind, param, handler)
         if kind == "429":
             retry_after = arg if arg is not None else self.retry_after_s
             headers = {}
@@ -838,6 +921,82 @@ class FakeOpenAIServer:
                 self._drop(request, rec)
             return None  # respond normally, late
         raise AssertionError(f"unhandled fault {kind}")  # pragma: no cover
+
+    async def _apply_hostile(
+        self,
+        request: web.Request,
+        rec: RequestRecord,
+        kind: str,
+        param: float | str | None,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Faults of a broken or hostile server, which a client must bound and contain."""
+        if kind == "redirect_loop":
+            rec.status = 302
+            return web.Response(
+                status=302, headers={"Location": request.path_qs, "x-request-id": rec.request_id}
+            )
+        if kind == "echo_key":
+            auth = request.headers.get("Authorization", "")
+            token = auth.partition(" ")[2] or auth
+            msg = f"Incorrect API key provided: {token}. (Authorization: {auth})"
+            body = _error_body(msg, "invalid_request_error", None, "invalid_api_key")
+            return self._json_response(rec, body, 401)
+        if kind == "endless":
+            return await self._endless(request, rec)
+        resp = await handler(request)
+        if not isinstance(resp, web.Response) or resp.status != 200:
+            return resp  # streaming answers and errors pass unchanged
+        assert isinstance(resp.body, bytes)
+        if kind == "badfield":
+            obj = json.loads(resp.body)
+            _break_field(obj, str(param))
+            resp.body = json.dumps(obj).encode()  # json, not orjson: NaN and 10**30 survive
+            return resp
+        delay = 0.5 if param is None else float(param)
+        return await self._drip(request, rec, resp.body, delay)
+
+    async def _drip(
+        self, request: web.Request, rec: RequestRecord, body: bytes, delay: float
+    ) -> web.StreamResponse:
+        """Send a valid answer one byte at a time: each read is quick, the whole is slow."""
+        headers = dict(_JSON_HEADERS, **{"x-request-id": rec.request_id})
+        resp = web.StreamResponse(status=200, headers=headers)
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        assert self._closing is not None
+        rec.status = 200
+        try:
+            for i in range(len(body)):
+                await resp.write(body[i : i + 1])
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                if self._closing.is_set():
+                    break
+            else:
+                await resp.write_eof()
+                return resp
+        except ConnectionResetError:  # the client gave up
+            pass
+        self._drop(request, rec)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _endless(self, request: web.Request, rec: RequestRecord) -> web.StreamResponse:
+        """A chunked JSON body that never ends, as fast as the client reads it."""
+        headers = dict(_JSON_HEADERS, **{"x-request-id": rec.request_id})
+        resp = web.StreamResponse(status=200, headers=headers)
+        resp.enable_chunked_encoding()
+        rec.status = 200
+        await resp.prepare(request)
+        await resp.write(b'{"id": "chatcmpl-endless", "object": "chat.completion", "choices": [')
+        filler = b" " * 65536
+        assert self._closing is not None
+        with contextlib.suppress(ConnectionResetError):  # the client gave up
+            while not self._closing.is_set():
+                await resp.write(filler)
+                await asyncio.sleep(0)
+        self._drop(request, rec)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- admin (script mode)
 
@@ -928,6 +1087,9 @@ class FakeOpenAIServer:
 
         prompt_tokens = _prompt_tokens(messages)
         completion_tokens = count_tokens(content) * n
+        if self.usage_override:
+            prompt_tokens = self.usage_override.get("prompt_tokens", prompt_tokens)
+            completion_tokens = self.usage_override.get("completion_tokens", completion_tokens)
         created = int(time.time())
         cid = f"chatcmpl-{rec.request_id[4:]}"
         usage = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,12 @@ def render(
 )
 @click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
+@click.option(
+    "--max-retry-after",
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help="Longest wait a server's Retry-After gets before a retry (default 60).",
+)
 @HOME
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option(
@@ -144,6 +151,7 @@ def run(
     keep_errors: bool,
     dry_run: bool,
     max_cost: float | None,
+    max_retry_after: float | None,
     home: str | None,
     fmt: str,
     output: str | None,
@@ -163,6 +171,7 @@ def run(
         resume=resume,
         keep_errors=keep_errors,
         max_cost=max_cost,
+        max_retry_after=max_retry_after,
         repeats=repeats,
         home=Path(home) if home else None,
     )
@@ -227,6 +236,14 @@ from harness._cli.finetune import finetune  # noqa: E402
 cli.add_command(finetune)
 
 
+def _safe(text: str) -> str:
+    """A message for the terminal: no keys, no control characters."""
+    from harness._redact import redact
+    from harness.errors import printable
+
+    return printable(redact(text))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: user errors become messages and exit code 2."""
     try:
@@ -243,7 +260,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             click.echo(str(problem), err=True)
         sys.exit(exc.exit_code)
     except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_safe(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug of ours: say so plainly; the traceback only on request
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):  # a value given on the command line
+            problems = "; ".join(f"{e['msg']} ({e['input']!r})" for e in exc.errors())
+            click.echo(f"error: {problems}", err=True)
+            sys.exit(2)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {_safe(str(exc))}\n"
+            "This is a bug in the harness; set HARNESS_DEBUG=1 to see the traceback and "
+            "please report it. A run's finished results are kept (continue with --resume).",
+            err=True,
+        )
+        sys.exit(70)

@@ -44,7 +44,6 @@ def check_run(
     home: Path | None = None,
 ) -> CheckedRun:
     """Apply every check (default and per-case) to every result."""
-    _import_check_dependencies()
     args = ArgRenderer(exp.display)
     judgements, judge_count = _judge(exp, results, args, cache, home)
     checked = _check_all(exp, results, args, judgements, _python_functions(exp))
@@ -52,8 +51,9 @@ def check_run(
 
 
 def _import_check_dependencies() -> None:
-    """Every third-party module a check needs, imported before any experiment folder is on
-    the import path: a ``rapidfuzz.py`` beside a received file must never run."""
+    """Every third-party module a check needs, imported before an experiment folder is put
+    on the import path for ``python`` checks: a ``rapidfuzz.py`` beside a file never runs.
+    (Without ``python`` checks no experiment folder is ever on the import path.)"""
     import jsonschema  # noqa: F401
     import rapidfuzz.fuzz  # noqa: F401
 
@@ -72,6 +72,7 @@ def _python_functions(exp: Experiment) -> dict[str, Callable[..., Any] | str]:
     }
     if not targets:
         return {}
+    _import_check_dependencies()
     folder = str(exp.path.resolve().parent)
     found: dict[str, Callable[..., Any] | str] = {}
     sys.path.append(folder)

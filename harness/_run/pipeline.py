@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -14,22 +15,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness._redact import register_secret
+from harness._run.budget import Budget, spent_by
 from harness._run.cache import ResponseCache, request_key
 from harness._run.checking import check_run
 from harness._run.journal import Journal
-from harness._run.runner import Execution, RunStats, Task, execute
+from harness._run.lock import RunLock
+from harness._run.runner import Execution, RetryPolicy, RunStats, Task, execute
 from harness.errors import HarnessError
-from harness.experiment import Experiment, ModelSpec, Variant, match_variants, plan_variants
+from harness.experiment import (
+    Experiment,
+    ModelSpec,
+    Variant,
+    key_destinations,
+    match_variants,
+    plan_variants,
+)
 from harness.home import harness_home
 from harness.models.base import ModelRequest, Provider
-from harness.models.pricing import Price, price_for
+from harness.models.pricing import Price, price_for, prompt_token_counter
 from harness.models.registry import create_provider, provider_class
 from harness.render import prepare_selectors, render_variant
 from harness.report.curve import curve_table, learning_curve, plot_learning_curve
 from harness.report.summary import Summary, summarize
 from harness.report.table import report_json
 from harness.results import Result
-from harness.runs import RunDir, find_resumable, new_run
+from harness.runs import RunDir, new_run, resume_run
 
 __all__ = ["Estimate", "RunOptions", "RunOutcome", "estimate_run", "plan_run", "run_experiment"]
 
@@ -45,6 +56,8 @@ class RunOptions:
     repeats: int | None = None
     home: Path | None = None
     progress: bool = True
+    max_retry_after: float | None = None  # seconds; None: RetryPolicy's default cap
+    keep_errors: bool = False  # --resume keeps results that failed instead of asking again
 
 
 @dataclass
@@ -118,11 +131,6 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
         for case in exp.cases:
             rendered = render_variant(exp, variant, case, selectors)
             messages = tuple(m.to_dict() for m in rendered.messages)
-            chars = sum(len(m["content"]) for m in messages)
-            estimate = 0.0
-            price = prices[model]
-            if price is not None:
-                estimate = price.cost(chars // 4 + 4 * len(messages), params[model]["max_tokens"])
             for repeat in range(repeats):
                 tasks.append(
                     Task(
@@ -133,7 +141,6 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
                         model=model,
                         request=ModelRequest(messages, params[model], repeat),
                         shots=rendered.shots,
-                        estimated_cost=estimate,
                     )
                 )
     return _Plan(variants, models, tasks, prices)
@@ -147,7 +154,11 @@ def _params(exp: Experiment, model: ModelSpec) -> dict[str, Any]:
 
 
 def estimate_run(exp: Experiment, options: RunOptions) -> list[Estimate]:
-    """``--dry-run``: requests, estimated prompt tokens (chars/4) and cost per variant."""
+    """``--dry-run``: requests, prompt tokens and worst-case cost per variant.
+
+    Prompt tokens are exact where the model's tokenizer is known (harness.models.pricing),
+    and the cost counts ``max_tokens`` of completion: what ``--max-cost`` reserves.
+    """
     plan = plan_run(exp, options)
     by_variant: dict[str, list[Task]] = {}
     for task in plan.tasks:
@@ -156,9 +167,10 @@ def estimate_run(exp: Experiment, options: RunOptions) -> list[Estimate]:
     for variant in plan.variants:
         tasks = by_variant.get(variant.id, [])
         price = plan.prices[variant.model]
-        prompt = sum(sum(len(m["content"]) for m in t.request.messages) // 4 for t in tasks)
+        count, _ = prompt_token_counter(plan.models[variant.model].id)
+        prompt = sum(count(t.request.messages) for t in tasks)
         completion = sum(int(t.request.params["max_tokens"]) for t in tasks)
-        cost = None if price is None else sum(t.estimated_cost for t in tasks)
+        cost = None if price is None else price.cost(prompt, completion)
         out.append(Estimate(variant.id, len(tasks), prompt, completion, cost))
     return out
 
@@ -172,41 +184,78 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
 
         ensure_finetuned(exp, options.home, log=lambda text: print(text, file=sys.stderr))
     plan = plan_run(exp, options)
-    run: RunDir | None = find_resumable(home, exp.path) if options.resume else None
-    resumed_from = run.id if run is not None else None
-    done = Journal.read(run.journal_path) if run is not None else {}
-    if run is None:
-        run = new_run(
-            home,
-            exp.name,
-            exp.path,
-            exp.path.read_text("utf-8"),
-            {
-                "variants": [v.id for v in plan.variants],
-                "models": {k: m.id for k, m in plan.models.items()},
-                "cases": len(exp.cases),
-                "options": {
-                    "variants": options.variants,
-                    "models": options.models,
-                    "repeats": options.repeats,
-                    "max_cost": options.max_cost,
-                },
-            },
-        )
-    else:
-        run.update(status="running")
+    # The cache opens first: when it cannot, no run folder is left behind as "running".
     cache = ResponseCache(home / "cache.sqlite") if options.use_cache else None
+    done: dict[tuple[str, str, int], Result] = {}
+    try:  # the run to work on, locked: the unfinished one when resuming, else a new one
+        resumed = resume_run(home, exp.path, options.keep_errors) if options.resume else None
+        if resumed is None:
+            run, lock = _new_run(home, exp, plan, options)
+        else:
+            run, lock, done = resumed
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+    try:
+        return _run_claimed(exp, options, plan, run, cache, done, run.id if resumed else None)
+    except BaseException as exc:
+        failed = not isinstance(exc, KeyboardInterrupt)
+        run.update(
+            status="failed" if failed else "interrupted",
+            failure=f"{type(exc).__name__}: {exc}" if failed else None,
+        )
+        raise
+    finally:
+        lock.release()
+        if cache is not None:
+            cache.close()
+
+
+def _new_run(
+    home: Path, exp: Experiment, plan: _Plan, options: RunOptions
+) -> tuple[RunDir, RunLock]:
+    for model in plan.models.values():
+        if model.api_key:
+            register_secret(model.api_key)  # a key written in the file stays out of the copy
+    return new_run(
+        home,
+        exp.name,
+        exp.path,
+        exp.path.read_text("utf-8"),
+        {
+            "keys_sent": key_destinations(exp.spec),
+            "variants": [v.id for v in plan.variants],
+            "models": {k: m.id for k, m in plan.models.items()},
+            "cases": len(exp.cases),
+            "options": {
+                "variants": options.variants,
+                "models": options.models,
+                "repeats": options.repeats,
+                "max_cost": options.max_cost,
+            },
+        },
+    )
+
+
+def _run_claimed(
+    exp: Experiment,
+    options: RunOptions,
+    plan: _Plan,
+    run: RunDir,
+    cache: ResponseCache | None,
+    done: dict[tuple[str, str, int], Result],
+    resumed_from: str | None,
+) -> RunOutcome:
     journal = Journal(run.journal_path)
     try:
-        execution = asyncio.run(_execute(plan, exp, options, cache, journal, done))
+        resumed = run if resumed_from is not None else None
+        execution = asyncio.run(_execute(plan, exp, options, cache, journal, done, resumed))
         journal.close()
         order = {t.id: i for i, t in enumerate(plan.tasks)}
         ranked = sorted(execution.results.items(), key=lambda item: order.get(item[0], 1 << 62))
         raw = [result for _, result in ranked]
         results = check_run(exp, raw, cache=cache, home=options.home).results
-    except KeyboardInterrupt:
-        run.update(status="interrupted")
-        raise
     finally:
         journal.close()
         if cache is not None:
@@ -279,7 +328,13 @@ async def _execute(
     cache: ResponseCache | None,
     journal: Journal,
     done: dict[tuple[str, str, int], Result],
+    resumed: RunDir | None = None,
 ) -> Execution:
+    spent = spent_by(done.values())
+    budget = _budget(plan, options, resumed, spent)
+    retry = RetryPolicy()
+    if options.max_retry_after is not None:
+        retry = RetryPolicy(max_retry_after=options.max_retry_after)
     providers = Providers(plan.models, options.home)
     used = {t.model for t in plan.tasks}
     concurrency = {
@@ -301,8 +356,45 @@ async def _execute(
                 cache=cache,
                 journal=journal,
                 done=done,
-                max_cost=options.max_cost,
+                budget=budget,
+                spent=spent,
+                retry=retry,
                 on_result=bar.update,
+                on_wait=bar.waiting,
             )
     finally:
         await providers.aclose()
+
+
+def _budget(
+    plan: _Plan, options: RunOptions, resumed: RunDir | None, spent: float
+) -> Budget | None:
+    """The run's budget: ``--max-cost``, else (resuming) the one the run was started with.
+
+    A budget holds for the whole run: a resume counts what earlier attempts spent, and a
+    resume without ``--max-cost`` keeps the run's; one with it replaces it from then on.
+    """
+    limit = options.max_cost
+    if resumed is not None:
+        stored = resumed.meta().get("options")
+        stored = stored if isinstance(stored, dict) else {}
+        if limit is None:
+            limit = _amount(stored.get("max_cost"))
+        elif _amount(stored.get("max_cost")) != limit:
+            resumed.update(options={**stored, "max_cost": limit})
+    if limit is None:
+        return None
+    used = {t.model for t in plan.tasks}
+    counters = {
+        key: prompt_token_counter(plan.models[key].id)[0]
+        for key in used
+        if plan.prices.get(key) is not None
+    }
+    return Budget(limit, plan.prices, spent=spent, counters=counters)
+
+
+def _amount(value: object) -> float | None:
+    """A budget read back from run.json, which may have been edited: a number, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None

@@ -1,4 +1,8 @@
-"""A progress bar on stderr (done/total, errors, tokens, cost, ETA); silent when not a TTY."""
+"""A progress bar on stderr (done/total, errors, tokens, cost, ETA); silent when not a TTY.
+
+While a retry waits on a server's ``Retry-After``, the bar says so (and when the wait was
+capped), so that a run that seems stuck is seen to be waiting, and for how long.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ class Progress:
                 smoothing=0.05,
             )
         self._last = 0.0
+        self._stats: RunStats | None = None
+        self._waiting = ""
+        self._waiting_until = 0.0
 
     def update(self, result: Result, stats: RunStats) -> None:
         if self._bar is None:
@@ -36,12 +43,29 @@ class Progress:
         now = time.monotonic()
         if now - self._last > 0.5:
             self._last = now
+            self._stats = stats
+            self._bar.set_postfix_str(self._postfix(now), refresh=False)
+
+    def waiting(self, note: str, seconds: float) -> None:
+        """A retry waits ``seconds`` (e.g. "waiting 60s (Retry-After, capped from 600s)")."""
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        self._waiting, self._waiting_until = note, now + seconds
+        self._bar.set_postfix_str(self._postfix(now), refresh=True)
+
+    def _postfix(self, now: float) -> str:
+        parts = []
+        stats = self._stats
+        if stats is not None:
             tokens = stats.prompt_tokens + stats.completion_tokens
-            self._bar.set_postfix_str(
+            parts.append(
                 f"errors={stats.errors} cached={stats.cached} tokens={tokens:,} "
-                f"cost=${stats.cost:.4f}",
-                refresh=False,
+                f"cost=${stats.cost:.4f}"
             )
+        if now < self._waiting_until:
+            parts.append(self._waiting)
+        return " ".join(parts)
 
     def __enter__(self) -> Progress:
         return self

@@ -2,22 +2,26 @@
 
 Per model, ``concurrency`` workers pull requests from a queue. Transient failures (429,
 5xx, timeouts, dropped connections, malformed bodies) are retried with exponential backoff
-and full jitter, honouring ``Retry-After``; a request that still fails becomes an error
-result. A fatal failure (bad key, unknown model, no quota) stops every worker after the
-requests already in flight, keeping all finished results. Finished results go to the
-journal and cache as they finish.
+and full jitter, honouring ``Retry-After`` up to a cap; a request that still fails becomes
+an error result. A fatal failure (bad key, unknown model, no quota) stops every worker
+after the requests already in flight, keeping all finished results. Finished results go to
+the journal and cache as they finish. With a budget (harness._run.budget), each request
+reserves its worst case before it is sent and settles it with its reported usage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._run.cache import ResponseCache
+from harness._redact import redact
+from harness._run.budget import Budget, Reservation
+from harness._run.cache import ResponseCache, response_entry
 from harness._run.journal import Journal
 from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
 from harness.models.pricing import Price
@@ -37,7 +41,6 @@ class Task:
     model: str
     request: ModelRequest
     shots: tuple[str, ...] = ()
-    estimated_cost: float = 0.0
 
     @property
     def id(self) -> tuple[str, str, int]:
@@ -45,17 +48,41 @@ class Task:
         return (self.variant, self.case, self.repeat)
 
 
+DEFAULT_MAX_RETRY_AFTER = 60.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Backoff with full jitter; a server's ``Retry-After`` instead, up to ``max_retry_after``.
+
+    The cap is there because a server may ask for any wait (600 s, a day); past it, the
+    retry is simply tried early and, if still refused, counts as one more attempt.
+    """
+
     max_attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
-    max_retry_after: float = 120.0
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after) + rng.uniform(0, 0.1)
+        if retry_after is not None and not math.isnan(retry_after):
+            return min(max(retry_after, 0.0), self.max_retry_after) + rng.uniform(0, 0.1)
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+    def waiting(self, retry_after: float | None) -> str | None:
+        """What the progress bar says while a retry waits on ``Retry-After``."""
+        if retry_after is None or math.isnan(retry_after):
+            return None
+        if retry_after > self.max_retry_after:
+            return (
+                f"waiting {self.max_retry_after:g}s "
+                f"(Retry-After, capped from {_seconds(retry_after)})"
+            )
+        return f"waiting {_seconds(retry_after)} (Retry-After)"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s" if value >= 10 else f"{value:.3g}s"
 
 
 @dataclass
@@ -79,6 +106,8 @@ class Execution:
 
 
 ProgressHook = Callable[[Result, RunStats], None]
+WaitHook = Callable[[str, float], None]  # (what is waited for, seconds)
+_OVER_BUDGET = "budget"  # replaced by explain_budget once every request has settled
 
 
 async def execute(
@@ -91,21 +120,44 @@ async def execute(
     journal: Journal | None = None,
     done: Mapping[tuple[str, str, int], Result] | None = None,
     max_cost: float | None = None,
+    budget: Budget | None = None,
+    spent: float = 0.0,
     retry: RetryPolicy | None = None,
     on_result: ProgressHook | None = None,
+    on_wait: WaitHook | None = None,
 ) -> Execution:
-    """Run ``tasks``; results already in ``done`` (a resumed journal) are not requested."""
-    run = _Run(providers, prices, cache, journal, max_cost, retry or RetryPolicy(), on_result)
+    """Run ``tasks``; results already in ``done`` (a resumed journal) are not requested.
+
+    ``budget`` (or just ``max_cost``) stops the run before spending past it. ``spent`` is
+    what earlier attempts of a resumed run spent: ``stats.cost`` is the run's total.
+    """
+    if budget is None and max_cost is not None:
+        budget = Budget(max_cost, prices, spent=spent)
+    run = _Run(providers, prices, cache, journal, budget, retry or RetryPolicy(), on_result)
+    run.on_wait = on_wait
+    run.execution.stats.cost = budget.spent if budget is not None else spent
     run.execution.stats.total = len(tasks)
     shared: dict[str, list[Task]] = {}  # identical requests (e.g. two selectors that agree)
+    resumed: list[tuple[str, dict[str, Any]]] = []
     for task in tasks:
         previous = (done or {}).get(task.id)
         if previous is not None and previous.key == task.key:
             run.execution.results[task.id] = previous
             run.execution.stats.resumed += 1
             run.notify(previous)
+            if previous.output is not None and previous.error is None:
+                entry = response_entry(
+                    previous.output,
+                    previous.prompt_tokens,
+                    previous.completion_tokens,
+                    previous.latency_ms,
+                    previous.finish_reason,
+                )
+                resumed.append((task.key, entry))
         else:
             shared.setdefault(task.key, []).append(task)
+    if cache is not None and resumed:  # a killed run's last responses may not be cached yet
+        cache.add_missing(resumed)
     run.shared = shared
     todo = [group[0] for group in shared.values()]
     if cache is not None and todo:
@@ -135,6 +187,7 @@ async def execute(
     finally:
         if cache is not None:
             cache.flush()
+    run.explain_budget()
     return run.execution
 
 
@@ -145,7 +198,7 @@ class _Run:
         prices: Mapping[str, Price | None],
         cache: ResponseCache | None,
         journal: Journal | None,
-        max_cost: float | None,
+        budget: Budget | None,
         retry: RetryPolicy,
         on_result: ProgressHook | None,
     ) -> None:
@@ -153,13 +206,13 @@ class _Run:
         self.prices = prices
         self.cache = cache
         self.journal = journal
-        self.max_cost = max_cost
+        self.budget = budget
         self.retry = retry
         self.on_result = on_result
+        self.on_wait: WaitHook | None = None
         self.execution = Execution()
         self.shared: dict[str, list[Task]] = {}
         self.held: list[Result] | None = None  # journal lines written together
-        self.in_flight_cost = 0.0
         self.rng = random.Random()
 
     def notify(self, result: Result) -> None:
@@ -168,24 +221,43 @@ class _Run:
 
     async def worker(self, queue: deque[Task]) -> None:
         execution = self.execution
+        budget = self.budget
         while queue and execution.aborted is None:
-            task = queue[0]
-            if self.max_cost is not None:
-                committed = execution.stats.cost + self.in_flight_cost + task.estimated_cost
-                if committed > self.max_cost:
-                    execution.aborted = (
-                        f"budget: the next request would take spending past --max-cost "
-                        f"${self.max_cost:g} (spent ${execution.stats.cost:.4f})"
-                    )
-                    return
-            queue.popleft()
-            self.in_flight_cost += task.estimated_cost
-            try:
+            task = queue.popleft()
+            if budget is None:
                 await self.attempt(task)
+                continue
+            prompt_tokens = budget.prompt_tokens(task.model, task.request.messages)
+            max_tokens = int(task.request.params.get("max_tokens") or 0)
+            reservation = await budget.reserve(task.model, prompt_tokens, max_tokens)
+            if reservation is None or execution.aborted is not None:
+                if reservation is None and execution.aborted is None:
+                    execution.aborted = _OVER_BUDGET
+                if reservation is not None:
+                    budget.release(reservation)
+                budget.stop()
+                return
+            try:
+                await self.attempt(task, reservation)
             finally:
-                self.in_flight_cost -= task.estimated_cost
+                budget.release(reservation)  # unless settled: failed, nothing known spent
+            if execution.aborted is not None:
+                budget.stop()
 
-    async def attempt(self, task: Task) -> None:
+    def explain_budget(self) -> None:
+        """The budget's abort message, once the requests in flight have settled.
+
+        Written at the end so that it states the same total as the summary.
+        """
+        if self.budget is not None and self.execution.aborted == _OVER_BUDGET:
+            limit = self.budget.limit
+            self.execution.aborted = (
+                f"budget: the next request would take spending past --max-cost ${limit:g}: "
+                f"spent ${self.execution.stats.cost:.4f} of ${limit:g} across this run's resumes "
+                "(a resume keeps this budget; give it a larger --max-cost to go on)"
+            )
+
+    async def attempt(self, task: Task, reservation: Reservation | None = None) -> None:
         provider = self.providers[task.model]
         stats = self.execution.stats
         attempt = 0
@@ -200,7 +272,11 @@ class _Run:
                 attempt += 1
                 if exc.kind == "retry" and attempt < self.retry.max_attempts:
                     stats.retries += 1
-                    await asyncio.sleep(self.retry.delay(attempt, exc.retry_after, self.rng))
+                    delay = self.retry.delay(attempt, exc.retry_after, self.rng)
+                    waiting = self.retry.waiting(exc.retry_after)
+                    if waiting is not None and self.on_wait is not None:
+                        self.on_wait(waiting, delay)
+                    await asyncio.sleep(delay)
                     if self.execution.aborted is not None:
                         return
                     continue
@@ -210,10 +286,17 @@ class _Run:
             except Exception as exc:  # noqa: BLE001 - a provider bug fails one request only
                 self.record_error(task, f"{type(exc).__name__}: {exc}")
                 return
-            self.record(task, response, cached=False)
+            self.record(task, response, cached=False, reservation=reservation)
             return
 
-    def record(self, task: Task, response: ModelResponse, *, cached: bool) -> None:
+    def record(
+        self,
+        task: Task,
+        response: ModelResponse,
+        *,
+        cached: bool,
+        reservation: Reservation | None = None,
+    ) -> None:
         price = self.prices.get(task.model)
         cost = price.cost(response.prompt_tokens, response.completion_tokens) if price else None
         stats = self.execution.stats
@@ -221,18 +304,20 @@ class _Run:
             stats.cached += 1
         else:
             stats.requested += 1
-            stats.cost += cost or 0.0
+            if reservation is not None and self.budget is not None:
+                pt, ct = response.prompt_tokens, response.completion_tokens
+                stats.cost += self.budget.settle(reservation, cost, pt, ct)
+            else:
+                stats.cost += cost or 0.0
             if self.cache is not None:
-                self.cache.put(
-                    task.key,
-                    {
-                        "text": response.text,
-                        "prompt_tokens": response.prompt_tokens,
-                        "completion_tokens": response.completion_tokens,
-                        "latency_ms": response.latency_ms,
-                        "finish_reason": response.finish_reason,
-                    },
+                entry = response_entry(
+                    response.text,
+                    response.prompt_tokens,
+                    response.completion_tokens,
+                    response.latency_ms,
+                    response.finish_reason,
                 )
+                self.cache.put(task.key, entry)  # committed within the cache's interval
         stats.prompt_tokens += response.prompt_tokens or 0
         stats.completion_tokens += response.completion_tokens or 0
         self.finish_all(
@@ -249,7 +334,7 @@ class _Run:
     def record_error(self, task: Task, message: str) -> None:
         self.execution.stats.requested += 1
         self.execution.stats.errors += 1
-        self.finish_all(task, output=None, error=message)
+        self.finish_all(task, output=None, error=redact(message))
 
     def finish_all(self, task: Task, **outcome: Any) -> None:
         """One result for each task sharing this request (identical prompts are asked once)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from harness._redact import redact
 from harness.experiment.schema import ModelSpec
 
 __all__ = ["ModelRequest", "ModelResponse", "Provider", "ProviderError"]
@@ -46,6 +47,9 @@ class ProviderError(Exception):
       honouring ``retry_after`` seconds when the server sent one.
     - ``request``: this request can never succeed (invalid request); recorded as an error.
     - ``fatal``: no request can succeed (bad key, unknown model, no quota); the run stops.
+
+    The message is redacted (:func:`harness._redact.redact`): servers quote keys and
+    ``Authorization`` headers back, and this message is stored in results and run files.
     """
 
     def __init__(
@@ -56,7 +60,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.kind = kind
         self.retry_after = retry_after
         self.status = status

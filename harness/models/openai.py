@@ -5,26 +5,69 @@
 vLLM, llama.cpp's server or Ollama. The client's own retries are off: the runner retries
 with backoff and honours ``Retry-After``, and must not retry what cannot succeed
 (``insufficient_quota`` is a 429 the client would otherwise retry).
+
+The server is not trusted: ``timeout`` is a deadline for the whole request (the client's
+own timeouts are per read, so a body dripped a byte at a time never trips them), the body
+read is capped, redirects are reported instead of followed (a redirect loop cost hundreds of
+requests per case), and every answer is validated by a strict model of the response, so an
+ill-typed field is that request's error and never a stored output or token count.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, Field, ValidationError
+
+from harness._redact import register_secret
 from harness.errors import HarnessError
 from harness.experiment.schema import ModelSpec
 from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
 
 __all__ = ["OpenAIProvider"]
 
 _PASS_THROUGH = ("temperature", "max_tokens", "top_p", "seed", "stop", "response_format")
 _FATAL_CODES = {"insufficient_quota", "invalid_api_key", "model_not_found", "billing_not_active"}
+DEFAULT_TIMEOUT = 60.0
+#: An answer is a few KB; a body past this is a broken (or endless) one.
+MAX_BODY_BYTES = 32 * 2**20
+#: Far above any context window; a larger count is a broken server, not usage to bill.
+MAX_TOKENS = 10_000_000
+_T = TypeVar("_T")
+
+# The typed model of a response: strict, so "ten", true, 1.0, NaN and Infinity are not
+# token counts and a list or a number is not text. Other fields are ignored unread.
+_Tokens = Annotated[int, Field(strict=True, ge=0, le=MAX_TOKENS)]
+
+
+class _Message(BaseModel, strict=True):
+    content: str | None = None
+    refusal: Any = None
+
+
+class _Choice(BaseModel, strict=True):
+    message: _Message
+    finish_reason: str | None = None
+
+
+class _Usage(BaseModel, strict=True):
+    prompt_tokens: _Tokens | None = None
+    completion_tokens: _Tokens | None = None
+
+
+class _Completion(BaseModel, strict=True):
+    choices: Annotated[list[_Choice], Field(min_length=1)]
+    usage: _Usage | None = None
 
 
 class OpenAIProvider(Provider):
@@ -45,10 +88,18 @@ class OpenAIProvider(Provider):
                     f"{spec.id}: no API key: set OPENAI_API_KEY, or the model's api_key_env"
                 )
             key = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) accept any key
+        register_secret(key)  # servers echo keys in error messages, which are stored
+        self.deadline = spec.timeout or DEFAULT_TIMEOUT
+        self.max_body_bytes = MAX_BODY_BYTES
         import openai  # imported here: a fully cached run never pays for it
 
         self._client = openai.AsyncOpenAI(
-            api_key=key, base_url=self.base_url, max_retries=0, timeout=spec.timeout or 60.0
+            api_key=key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.deadline,
+            # On the client, not per request: per-request options add CPU to every call.
+            http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False),
         )
 
     @classmethod
@@ -57,9 +108,6 @@ class OpenAIProvider(Provider):
         return {"provider": "openai", "model": spec.id.partition(":")[2], "base_url": base_url}
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        import httpx2
-        import openai
-
         body: dict[str, Any] = {"model": self.model, "messages": list(request.messages)}
         body.update(
             {k: request.params[k] for k in _PASS_THROUGH if request.params.get(k) is not None}
@@ -67,36 +115,112 @@ class OpenAIProvider(Provider):
         body.update(request.params.get("extra_body") or {})
         start = time.perf_counter()
         try:
+            content = await _within(self.deadline, self._send(body))
+        except asyncio.TimeoutError:
+            raise ProviderError(f"timed out after {self.deadline:g}s (deadline)", "retry") from None
+        return _parse(content, (time.perf_counter() - start) * 1000)
+
+    async def _send(self, body: dict[str, Any]) -> bytes:
+        """POST and read the body (at most ``max_body_bytes``); HTTP failures classified."""
+        import httpx2
+        import openai
+
+        try:
             # The client's documented raw-request path: its auth, headers and error types,
             # without building typed request and response models (half its CPU per call).
-            raw = await self._client.post("/chat/completions", body=body, cast_to=httpx2.Response)
-            data = json.loads(raw.content)
+            # Streamed, so the body read below is ours to cap.
+            raw: httpx2.Response = await self._client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=httpx2.Response,
+                stream=True,
+                stream_cls=None,
+            )
         except openai.APIStatusError as exc:
             raise _classify(exc) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise ProviderError(f"{type(exc).__name__}: {exc}", "retry") from None
-        except (ValueError, openai.APIResponseValidationError) as exc:  # malformed body
-            raise ProviderError(f"malformed response: {str(exc)[:200]}", "retry") from None
-        latency = (time.perf_counter() - start) * 1000
         try:
-            choice = data["choices"][0]
-            usage = data.get("usage") or {}
-            return ModelResponse(
-                text=choice["message"].get("content") or "",
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
-                latency_ms=latency,
-                finish_reason=choice.get("finish_reason"),
-            )
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderError(f"unexpected response shape: {str(data)[:200]}", "retry") from None
+            return await _read_capped(raw, self.max_body_bytes)
+        except httpx2.HTTPError as exc:  # dropped or timed out mid-body
+            raise ProviderError(f"{type(exc).__name__} reading the body: {exc}", "retry") from None
+        finally:
+            await raw.aclose()
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
+async def _within(seconds: float, awaitable: Awaitable[_T]) -> _T:
+    """``awaitable`` under a deadline (asyncio.timeout where it exists: no extra task)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)  # pragma: no cover - Python 3.10
+
+
+async def _read_capped(raw: httpx2.Response, limit: int) -> bytes:
+    declared = raw.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProviderError(
+            f"response body of {declared} bytes is over the {limit}-byte cap", "retry"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in raw.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(f"response body is over the {limit}-byte cap", "retry")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(content: bytes, latency_ms: float) -> ModelResponse:
+    """A response from a validated body: text is str, token counts are ints in range."""
+    try:
+        completion = _Completion.model_validate_json(content)
+    except ValidationError as exc:
+        raise _malformed(exc) from None
+    choice = completion.choices[0]
+    text = choice.message.content
+    if text is None:
+        # "request", not "retry": a null content is a well-formed answer without text (a
+        # refusal, a tool call, a content filter), and asking again at the same settings
+        # gets the same; it is recorded as this case's error, never as an empty output.
+        refusal = choice.message.refusal
+        why = f"refusal: {refusal[:200]}" if isinstance(refusal, str) else "no text"
+        finish = f", finish_reason {choice.finish_reason}" if choice.finish_reason else ""
+        raise ProviderError(f"response has null content ({why}{finish})", "request")
+    usage = completion.usage
+    return ModelResponse(
+        text=text,
+        prompt_tokens=usage.prompt_tokens if usage is not None else None,
+        completion_tokens=usage.completion_tokens if usage is not None else None,
+        latency_ms=latency_ms,
+        finish_reason=choice.finish_reason,
+    )
+
+
+def _malformed(exc: ValidationError) -> ProviderError:
+    """A short message naming the first bad field (retried: broken bodies are often transient)."""
+    errors = exc.errors(include_url=False, include_context=False)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if first["type"] == "json_invalid":
+        return ProviderError(f"malformed response: {first['msg']}", "retry")  # Invalid JSON: ...
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    got = repr(first["input"])
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return ProviderError(f"malformed response: {where}: {first['msg']}, got {got}{more}", "retry")
+
+
 def _classify(exc: openai.APIStatusError) -> ProviderError:
     status = exc.status_code
+    if 300 <= status < 400:  # not followed: a loop would cost a request per hop
+        location = exc.response.headers.get("location")
+        target = str(exc.response.url.join(location)) if location else "an unnamed address"
+        message = f"HTTP {status}: server redirected to {target}; set base_url to the final address"
+        return ProviderError(message, "request", status=status)
     code = _error_code(exc)
     message = f"HTTP {status}" + (f" {code}" if code else "") + f": {_error_message(exc)}"
     if code in _FATAL_CODES or status in (401, 403, 404):

@@ -1,16 +1,33 @@
-"""Token prices, kept as data (``prices.json``) and overridable per model in the experiment."""
+"""Token prices, kept as data (``prices.json``) and overridable per model in the experiment.
+
+Also what a prompt will be billed as: OpenAI models' prompts are counted exactly with their
+tiktoken encoding (offline, from ``bpe-openai``; see harness.finetune.tokens), others are
+estimated at 4 characters a token. ``--max-cost`` reserves on these counts and calibrates
+them against the tokens servers report, so an estimate only has to be cheap, not right.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from harness.experiment.schema import ModelSpec
 
-__all__ = ["Price", "price_for"]
+__all__ = [
+    "Price",
+    "PromptCounter",
+    "estimate_prompt_tokens",
+    "price_for",
+    "prompt_token_counter",
+]
+
+#: Chat messages -> the prompt tokens they are billed as.
+PromptCounter = Callable[[Iterable[Mapping[str, Any]]], int]
 
 
 @dataclass(frozen=True)
@@ -42,3 +59,31 @@ def price_for(spec: ModelSpec) -> Price | None:
         base = spec.id.removeprefix("openai:ft:").split(":", 1)[0]
         entry = table.get(f"openai:{base}")
     return None if entry is None else Price(entry["input"], entry["output"])
+
+
+def estimate_prompt_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
+    """4 characters a token, plus OpenAI's 3 tokens a message and 3 for the reply primer."""
+    chars = n = 0
+    for message in messages:
+        content = message.get("content")
+        chars += len(content) if isinstance(content, str) else len(str(content or ""))
+        n += 1
+    return (chars + 3) // 4 + 3 * n + 3
+
+
+def prompt_token_counter(model_id: str) -> tuple[PromptCounter, bool]:
+    """(counter, exact): the model's tokenizer where known (``openai:``), else an estimate.
+
+    Loading an encoding takes about a second, so only a run that needs counts (a budget, a
+    dry run) should ask.
+    """
+    if model_id.startswith("openai:"):
+        from harness.finetune.tokens import count_message_tokens, tokenizer_label
+
+        if tokenizer_label(model_id) != "estimate":
+
+            def count(messages: Iterable[Mapping[str, Any]]) -> int:
+                return count_message_tokens(list(messages), model_id)[0]
+
+            return count, True
+    return estimate_prompt_tokens, False

@@ -72,7 +72,9 @@ def print_runs(runs: Sequence[RunDir]) -> None:
     rows = []
     for run in runs:
         meta = run.meta()
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("started", 0)))
+        stamp = meta.get("started", 0)
+        stamp = stamp if isinstance(stamp, (int, float)) and 0 <= stamp < 1e11 else 0
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
         stats = meta.get("stats") or {}
         rows.append(
             [

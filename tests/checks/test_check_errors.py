@@ -173,3 +173,14 @@ def test_received_module_beside_the_file_never_shadows_a_dependency(
     code, _, err = run(["run", str(path), "--home", str(tmp_path / "h")], capsys)
     assert "Traceback" not in err
     assert not marker.exists()
+    # With python checks allowed, their module is imported from the folder, but only after
+    # the installed packages: the stray rapidfuzz.py and jsonschema.py still never run.
+    (tmp_path / "beside_checks.py").write_text("def ok(output, case):\n    return True\n")
+    text = path.read_text() + "    - python: beside_checks:ok\n"
+    path.write_text(text)
+    code, _, err = run(["run", str(path), "--home", str(tmp_path / "h"), "--allow-python"], capsys)
+    assert code == 0, err
+    assert not marker.exists()
+    for result in list_runs(tmp_path / "h")[-1].results():
+        assert result.error is None
+        assert [c.passed for c in result.checks if c.name == "python"] == [True]

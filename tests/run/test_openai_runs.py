@@ -134,7 +134,8 @@ def test_max_cost_stops_cleanly_and_keeps_results(
     assert outcome.aborted is not None and "budget" in outcome.aborted
     assert 0 < len(outcome.results) < 40
     assert outcome.stats.cost <= 0.0008
-    resumed = run(path, tmp_path / "home", concurrency=4, resume=True)
+    # The run keeps its budget across resumes; a larger one lets it finish.
+    resumed = run(path, tmp_path / "home", concurrency=4, resume=True, max_cost=1.0)
     assert resumed.stats.resumed == len(outcome.results)
     assert len(resumed.results) == 40
 

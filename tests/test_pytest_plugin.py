@@ -115,7 +115,9 @@ def test_request_errors_fail_with_a_distinct_message(
     server.set_fault_rate(1.0, kinds=["400"])
     result = suite.runpytest()
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*could not be scored (request or check errors, not check failures)*"])
+    result.stdout.fnmatch_lines(
+        ["*could not be scored (request or check errors, not check failures)*"]
+    )
 
 
 def test_invalid_experiment_is_a_collection_error(pytester: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ folding is off, so nothing is evaluated at compile time outside these checks.
 
 from __future__ import annotations
 
-import contextlib
+import _signal  # type: ignore[import-not-found]  # signal without its enum wrappers
 import operator
 import re
 import signal
@@ -228,26 +228,48 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _Timeout(f"rendering took longer than {RENDER_SECONDS:g} s")
 
 
-@contextlib.contextmanager
-def render_deadline(seconds: float = RENDER_SECONDS) -> Iterator[None]:
+def _own_alarm() -> bool:
+    """Whether SIGALRM is ours to use: our handler, or the default one (then it becomes ours).
+
+    Installed once rather than per render: swapping handlers costs more than a render.
+    """
+    handler = _signal.getsignal(signal.SIGALRM)
+    if handler is _on_alarm:
+        return True
+    if handler == _signal.SIG_DFL:
+        _signal.signal(signal.SIGALRM, _on_alarm)
+        return True
+    return False  # the host program uses SIGALRM itself: leave it alone
+
+
+class render_deadline:  # noqa: N801 - used like a function: `with render_deadline():`
     """Bound one render's iterations and, in the main thread, its wall time (SIGALRM)."""
-    _ITERATIONS.count = 0
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
-    ):
-        yield
-        return
-    previous_timer = signal.getitimer(signal.ITIMER_REAL)
-    if previous_timer[0] > 0:  # someone else's alarm is running: do not disturb it
-        yield
-        return
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+
+    __slots__ = ("armed", "seconds")
+
+    def __init__(self, seconds: float = RENDER_SECONDS) -> None:
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self) -> None:
+        _ITERATIONS.count = 0
+        if (
+            _HAS_TIMER
+            and threading.get_ident() == _MAIN_THREAD
+            and _own_alarm()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0  # no alarm of someone else's
+        ):
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.armed = False
+
+
+_HAS_TIMER = hasattr(signal, "setitimer")
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def output_chunks(chunks: Iterator[str]) -> str:

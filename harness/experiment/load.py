@@ -386,16 +386,15 @@ class _Checker:
         """Why a judge cannot use ``model``: it must be served by a known provider."""
         if model in self.model_names:
             return None
-        from harness.models.registry import provider_names
+        from harness.models.registry import is_known_provider, provider_names
 
         provider, sep, name = model.partition(":")
         if not sep or not provider or not name:
             return f"judge model {model!r} must look like provider:name, e.g. local:smollm2"
-        known = provider_names()
-        if provider not in known:
+        if not is_known_provider(provider):
             return (
                 f"judge model {model!r}: unknown provider {provider!r} "
-                f"(known: {', '.join(known)}; or name one of the experiment's models)"
+                f"(known: {', '.join(provider_names())}; or name one of the experiment's models)"
             )
         return None
 

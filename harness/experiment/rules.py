@@ -64,15 +64,15 @@ def check_rules(
 
 
 def _check_providers(c: _Checker, spec: ExperimentSpec) -> None:
-    from harness.models.registry import provider_names
+    from harness.models.registry import is_known_provider, provider_names
 
-    known = provider_names()
     for i, model in enumerate(spec.models):
         provider = model.id.partition(":")[0]
-        if provider not in known:
+        if not is_known_provider(provider):
+            known = ", ".join(provider_names())
             c.error(
                 c.at("models", i),
-                f"unknown model provider {provider!r} in {model.id!r} (known: {', '.join(known)})",
+                f"unknown model provider {provider!r} in {model.id!r} (known: {known})",
             )
 
 

@@ -16,7 +16,13 @@ from harness.errors import HarnessError
 from harness.experiment.schema import ModelSpec
 from harness.models.base import Provider
 
-__all__ = ["ENTRY_POINT_GROUP", "create_provider", "provider_class", "provider_names"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "create_provider",
+    "is_known_provider",
+    "provider_class",
+    "provider_names",
+]
 
 ENTRY_POINT_GROUP = "harness.providers"
 _BUILTIN = {
@@ -31,6 +37,11 @@ def _load(target: str) -> type[Provider]:
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise HarnessError(f"{target} is not a harness Provider subclass")
     return cls
+
+
+def is_known_provider(name: str) -> bool:
+    """Whether ``name`` is a provider prefix; built-ins answer without scanning plug-ins."""
+    return name in _BUILTIN or name in provider_names()
 
 
 def provider_names() -> list[str]:

@@ -1,7 +1,7 @@
 """Runner overhead: the harness against bare HTTP clients on one fake OpenAI server.
 
 4 prompts x N cases (default 2,000 -> 8,000 chat requests) against
-``tests/openai_server.py`` (own process, fixed latency). Each part runs in a fresh
+``python -m tests.openai_server`` (own process, fixed latency). Each part runs in a fresh
 subprocess of this script, so its peak RSS (ru_maxrss) is its own:
 
     aiohttp  bare aiohttp ClientSession + Semaphore(C): does the server keep up?
@@ -319,7 +319,7 @@ def main() -> None:
         wanted.add("fill")  # fills the cache the cached part reads
     parts = [p for p in PARTS if p in wanted]
 
-    server_cmd = [sys.executable, "tests/openai_server.py", "--latency", str(args.latency)]
+    server_cmd = [sys.executable, "-m", "tests.openai_server", "--latency", str(args.latency)]
     server = subprocess.Popen(
         [*server_cmd, "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT
     )

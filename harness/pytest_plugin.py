@@ -3,8 +3,8 @@
 Installed through the ``pytest11`` entry point. A YAML file is collected when it matches
 the ``harness_files`` ini globs or, without them, when it looks like an experiment (top-level
 ``prompts:`` / ``tests:``); anything else is left to other plugins. All variants of a file
-share one run (the first item to run triggers it), through the same pipeline, cache and
-run records as ``harness run``.
+share one run (the first item to run triggers it), through ``harness.run``: the same
+pipeline, cache and run records as ``harness run``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.errors import ExitCode, HarnessError
+
 if TYPE_CHECKING:
-    from harness._run.pipeline import RunOutcome
+    from harness import RunResult
     from harness.experiment.trust import Trust
     from harness.report.summary import VariantSummary
     from harness.results import Result
@@ -31,7 +33,7 @@ _MAX_FAILURES_SHOWN = 5
 @dataclass
 class _State:
     selected: dict[Path, set[str]] = field(default_factory=dict)
-    outcomes: dict[Path, RunOutcome] = field(default_factory=dict)
+    outcomes: dict[Path, RunResult] = field(default_factory=dict)
     failures: dict[Path, BaseException] = field(default_factory=dict)
 
 
@@ -136,14 +138,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 class ExperimentFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from harness._run.pipeline import plan_run
+        from harness import select_variants
         from harness.errors import ExperimentError, HarnessError
         from harness.experiment import load_experiment
 
         config = self.config
         try:
             exp = load_experiment(self.path, trust=_trust(config))
-            variants = plan_run(exp, _options(config)).variants
+            variants = select_variants(
+                exp, models=config.getoption("harness_model"), home=config.getoption("harness_home")
+            )
         except ExperimentError as exc:
             raise self.CollectError(
                 "\n".join(str(p) for p in exc.problems if p.severity == "error")
@@ -164,20 +168,6 @@ class ExperimentFile(pytest.File):
                 yield VariantItem.from_parent(self, name=variant.id, variant_id=variant.id)
 
 
-def _options(config: pytest.Config, variants: tuple[str, ...] = ()) -> Any:
-    from harness._run.pipeline import RunOptions
-
-    home = config.getoption("harness_home")
-    return RunOptions(
-        variants=variants,
-        models=tuple(config.getoption("harness_model")),
-        concurrency=config.getoption("harness_concurrency"),
-        use_cache=not config.getoption("harness_no_cache"),
-        home=Path(home) if home else None,
-        progress=False,
-    )
-
-
 class _HarnessItem(pytest.Item):
     def __init__(self, *, variant_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -186,19 +176,27 @@ class _HarnessItem(pytest.Item):
         if "local:" in variant_id:
             self.add_marker("slow")
 
-    def outcome(self) -> RunOutcome:
+    def outcome(self) -> RunResult:
         """The shared run of this file's selected variants (run once, by the first item)."""
         state = self.config.stash[_STATE]
         if self.path in state.failures:
             raise state.failures[self.path]
         if self.path not in state.outcomes:
-            from harness._run.pipeline import run_experiment
-            from harness.experiment import load_experiment
+            from harness import run
 
+            config = self.config
             selected = tuple(sorted(state.selected.get(self.path, {self.variant_id})))
             try:
-                exp = load_experiment(self.path, trust=_trust(self.config))
-                state.outcomes[self.path] = run_experiment(exp, _options(self.config, selected))
+                state.outcomes[self.path] = run(
+                    self.path,
+                    variants=selected,
+                    models=config.getoption("harness_model"),
+                    home=config.getoption("harness_home"),
+                    concurrency=config.getoption("harness_concurrency"),
+                    use_cache=not config.getoption("harness_no_cache"),
+                    progress=False,
+                    trust=_trust(config),
+                )
             except Exception as exc:
                 state.failures[self.path] = exc
                 raise
@@ -208,8 +206,10 @@ class _HarnessItem(pytest.Item):
         return self.path, None, f"variant {self.variant_id}"
 
 
-class VariantFailure(Exception):
-    """A variant missed its threshold or had failed requests."""
+class VariantFailure(HarnessError):
+    """A variant missed its threshold or had failed requests: a test failure (exit 1)."""
+
+    exit_code = ExitCode.THRESHOLD_MISSED
 
 
 class VariantItem(_HarnessItem):
@@ -282,7 +282,7 @@ def _case_lines(r: Result, case_vars: Any) -> str:
 
 
 def _failure_report(
-    summary: VariantSummary, results: list[Result], outcome: RunOutcome, config: pytest.Config
+    summary: VariantSummary, results: list[Result], outcome: RunResult, config: pytest.Config
 ) -> str:
     rate = summary.rate
     strict = config.getoption("harness_strict")
@@ -296,7 +296,7 @@ def _failure_report(
     )
     exp = outcome.experiment
     body = [_case_lines(r, exp.case(r.case).vars) for r in failed[:_MAX_FAILURES_SHOWN]]
-    tail = f"\n(full results: harness show {outcome.run.id} --failures --variant '{summary.variant.id}')"
+    tail = f"\n(full results: harness show {outcome.run_id} --failures --variant '{summary.variant.id}')"
     return "\n".join([head, *body]) + tail
 
 

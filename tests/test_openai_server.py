@@ -66,27 +66,11 @@ def test_chat_round_trip_with_usage(server: FakeOpenAIServer, client: openai.Ope
     assert server.requests == []
 
 
-def test_custom_responder_and_models_endpoints(server: FakeOpenAIServer) -> None:
+def test_custom_responder(server: FakeOpenAIServer) -> None:
     server.responder = lambda req: req["model"] + "|" + str(len(req["messages"]))
     with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as c:
         resp = c.chat.completions.create(model="gpt-4o", messages=USER * 2)
         assert resp.choices[0].message.content == "gpt-4o|2"
-        assert sorted(m.id for m in c.models.list()) == ["gpt-4o", MODEL]
-        assert c.models.retrieve(MODEL).id == MODEL
-        with pytest.raises(openai.NotFoundError):
-            c.models.retrieve("nope")
-
-
-def test_streaming_round_trip(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(
-        model=MODEL, messages=USER, stream=True, stream_options={"include_usage": True}
-    )
-    with stream:
-        chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == "echo: What is two plus two?"
-    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 11
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
 
 
 def test_401_without_or_with_wrong_key(server: FakeOpenAIServer) -> None:
@@ -274,7 +258,6 @@ def test_fine_tuning_round_trip() -> None:
                 len(data),
                 "train.jsonl",
             )
-            assert (await c.files.retrieve(f.id)).id == f.id
 
             job = await c.fine_tuning.jobs.create(
                 training_file=f.id,
@@ -338,11 +321,11 @@ def test_fine_tuning_bad_training_file_fails() -> None:
 
 
 def test_script_mode_prints_base_url() -> None:
-    script = Path(__file__).with_name("openai_server.py")
     proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", "0", "--latency", "0"],
+        [sys.executable, "-m", "tests.openai_server", "--port", "0", "--latency", "0"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
         assert proc.stdout is not None

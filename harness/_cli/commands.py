@@ -1,20 +1,39 @@
-"""Command bodies: thin adapters from parsed arguments to library calls and printing."""
+"""Command bodies: thin adapters from parsed arguments to library calls and printing.
+
+Only public API is called here (``harness.run``, ``harness.estimate``, the experiment,
+report and runs modules), never the run machinery in ``harness._run``: what the command
+line can do, a script can do the same way.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness._run.pipeline import RunOptions
+    from harness.experiment import Experiment, Variant
     from harness.experiment.trust import Trust
+    from harness.report.summary import Summary
+    from harness.results import Result
 
-__all__ = ["print_schema", "render_path", "validate_paths"]
+__all__ = [
+    "compare_command",
+    "decide_command",
+    "estimate_path",
+    "list_runs_command",
+    "print_schema",
+    "render_path",
+    "run_path",
+    "show_command",
+    "validate_paths",
+]
 
 
 def validate_paths(paths: Sequence[str], trust: Trust | None = None) -> int:
@@ -99,104 +118,136 @@ def print_schema() -> None:
     click.echo(json.dumps(schema, indent=2))
 
 
-def run_path(
-    path: str,
-    options: RunOptions,
-    *,
-    dry_run: bool,
-    fmt: str = "table",
-    output: str | None = None,
-    trust: Trust | None = None,
-) -> int:
-    """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
-    from harness._run.pipeline import estimate_run, run_experiment
+def _load_noting_keys(path: str, trust: Trust | None) -> Experiment:
+    """Load the experiment and say, before anything is sent, where each key would go."""
     from harness.experiment import key_destinations, load_experiment
 
     exp = load_experiment(path, trust=trust)
     for line in key_destinations(exp.spec):
         click.echo(f"note: {line}", err=True)
-    if dry_run:
-        from tabulate import tabulate
+    return exp
 
-        rows = estimate_run(exp, options)
-        table = [
-            [
-                e.variant,
-                e.requests,
-                e.prompt_tokens,
-                e.max_completion_tokens,
-                "?" if e.cost is None else f"{e.cost:.4f}",
-            ]
-            for e in rows
+
+def estimate_path(
+    path: str,
+    *,
+    variants: Sequence[str] = (),
+    models: Sequence[str] = (),
+    repeats: int | None = None,
+    home: Path | None = None,
+    trust: Trust | None = None,
+) -> int:
+    """``harness run --dry-run``: :func:`harness.estimate` as a table; 0."""
+    from tabulate import tabulate
+
+    from harness import estimate
+
+    exp = _load_noting_keys(path, trust)
+    counted = estimate(exp, variants=variants, models=models, repeats=repeats, home=home)
+    table: list[list[object]] = [
+        [
+            e.variant,
+            e.requests,
+            e.prompt_tokens,
+            e.max_completion_tokens,
+            "?" if e.cost is None else f"{e.cost:.4f}",
         ]
-        total_cost = sum(e.cost or 0 for e in rows)
-        table.append(
-            [
-                "total",
-                sum(e.requests for e in rows),
-                sum(e.prompt_tokens for e in rows),
-                sum(e.max_completion_tokens for e in rows),
-                f"{total_cost:.4f}",
-            ]
+        for e in counted.variants
+    ]
+    table.append(
+        [
+            "total",
+            counted.requests,
+            counted.prompt_tokens,
+            counted.max_completion_tokens,
+            f"{counted.cost:.4f}",
+        ]
+    )
+    click.echo(
+        tabulate(
+            table,
+            headers=[
+                "variant",
+                "requests",
+                "prompt tokens (est.)",
+                "max completion tokens",
+                "cost USD (max)",
+            ],
         )
-        click.echo(
-            tabulate(
-                table,
-                headers=[
-                    "variant",
-                    "requests",
-                    "prompt tokens (est.)",
-                    "max completion tokens",
-                    "cost USD (max)",
-                ],
-            )
-        )
-        return 0
+    )
+    return 0
+
+
+def run_path(
+    path: str,
+    *,
+    fmt: str = "table",
+    output: Path | None = None,
+    variants: Sequence[str] = (),
+    models: Sequence[str] = (),
+    home: Path | None = None,
+    concurrency: int | None = None,
+    use_cache: bool = True,
+    resume: bool = False,
+    keep_errors: bool = False,
+    max_cost: float | None = None,
+    max_retry_after: float | None = None,
+    repeats: int | None = None,
+    trust: Trust | None = None,
+) -> int:
+    """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
+    from harness import run
+
+    exp = _load_noting_keys(path, trust)
     try:
-        outcome = run_experiment(exp, options)
+        result = run(
+            exp,
+            variants=variants,
+            models=models,
+            home=home,
+            concurrency=concurrency,
+            use_cache=use_cache,
+            resume=resume,
+            keep_errors=keep_errors,
+            max_cost=max_cost,
+            max_retry_after=max_retry_after,
+            repeats=repeats,
+        )
     except KeyboardInterrupt:
         click.echo("interrupted: finished results are kept; continue with --resume", err=True)
         return 130
-    from pathlib import Path
-
     from harness.report.console import print_outcome
 
-    return print_outcome(outcome, fmt, Path(output) if output else None)
+    return print_outcome(result, fmt, output)
 
 
-def list_runs_command(home: str | None) -> None:
-    from pathlib import Path
-
+def list_runs_command(home: Path | None) -> None:
     from harness.home import harness_home
     from harness.report.console import print_runs
     from harness.runs import list_runs
 
-    print_runs(list_runs(harness_home(Path(home) if home else None)))
+    print_runs(list_runs(harness_home(home)))
 
 
 def show_command(
-    ref: str, home: str | None, failures: bool, variants: Sequence[str], fmt: str
+    ref: str, home: Path | None, failures: bool, variants: Sequence[str], fmt: str
 ) -> None:
-    from pathlib import Path
-
     from harness.home import harness_home
     from harness.report.console import show_run
     from harness.runs import open_run
 
-    run = open_run(harness_home(Path(home) if home else None), ref)
+    run = open_run(harness_home(home), ref)
     if note := run.damage_note():
         click.echo(f"warning: {note}", err=True)
     show_run(run, failures=failures, variants=variants, fmt=fmt)
 
 
-def compare_command(a: str, b: str, home: str | None) -> int:
-    from pathlib import Path
-
+def compare_command(a: str, b: str, home: Path | None) -> int:
     from harness.home import harness_home
     from harness.report.compare import compare_runs
     from harness.runs import open_run
 
-    root = harness_home(Path(home) if home else None)
+    root = harness_home(home)
     runs = open_run(root, a), open_run(root, b)
     for run in runs:
         if note := run.damage_note():
@@ -204,20 +255,32 @@ def compare_command(a: str, b: str, home: str | None) -> int:
     return compare_runs(*runs)
 
 
+@dataclass(frozen=True)
+class _Decidable:
+    """The run as ``harness.report.decide.decide`` reads it.
+
+    ``decide`` still names the pipeline's outcome, whose ``variants`` are Variant objects
+    where the public RunResult's are ids; this carries what it reads, from public data.
+    """
+
+    summary: Summary
+    results: tuple[Result, ...]
+    variants: tuple[Variant, ...]
+
+
 def decide_command(
-    path: str, concurrency: int | None, home: str | None, trust: Trust | None = None
+    path: str, concurrency: int | None, home: Path | None, trust: Trust | None = None
 ) -> int:
     """Run the experiment (cached results are reused) and print the decision."""
-    from pathlib import Path
-
-    from harness._run.pipeline import RunOptions, run_experiment
+    from harness import run
     from harness.experiment import load_experiment
     from harness.report.decide import decide
     from harness.report.table import format_report
 
-    options = RunOptions(concurrency=concurrency, home=Path(home) if home else None)
-    outcome = run_experiment(load_experiment(path, trust=trust), options)
-    click.echo(format_report(outcome.summary, outcome.results, "table"))
+    result = run(load_experiment(path, trust=trust), concurrency=concurrency, home=home)
+    click.echo(format_report(result.summary, result.results, "table"))
     click.echo("")
-    click.echo(decide(outcome, options.home).text)
-    return 3 if outcome.aborted else 0
+    planned = tuple(v.variant for v in result.summary.variants)
+    decided = decide(cast(Any, _Decidable(result.summary, result.results, planned)), home)
+    click.echo(decided.text)
+    return 3 if result.aborted else 0

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import click
 
-__all__ = ["finetune"]
+from harness._cli.common import StepBar, home_option
 
-HOME = click.option(
-    "--home",
-    type=click.Path(file_okay=False),
-    envvar="HARNESS_HOME",
-    help="Harness home (adapters, job records).",
-)
+__all__ = ["finetune"]
 
 
 @click.group()
@@ -106,7 +101,7 @@ def validate_data(file: str, model: str, as_json: bool) -> None:
 )
 @click.option("--validation-file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--no-wait", is_flag=True, help="Hosted: start the job and return.")
-@HOME
+@home_option("Harness home (adapters, job records).")
 def train(
     data: str,
     name: str,
@@ -121,14 +116,12 @@ def train(
     trainer: str,
     validation_file: str | None,
     no_wait: bool,
-    home: str | None,
+    home: Path | None,
 ) -> None:
     """Fine-tune: LoRA on a local model, or a hosted job through the fine-tuning API."""
-    root = Path(home) if home else None
     if trainer == "openai":
-        _train_hosted(Path(data), name, base, epochs, validation_file, not no_wait, root)
+        _train_hosted(Path(data), name, base, epochs, validation_file, not no_wait, home)
         return
-    from harness._run.progress import StepBar
     from harness.errors import HarnessError
     from harness.finetune.lora import LoraConfig, nested_subsets, train_lora
 
@@ -158,7 +151,7 @@ def train(
     for run_config, run_data in runs:
         bar = StepBar(run_config.name)
         try:
-            adapter = train_lora(run_data, run_config, home=root, on_step=bar)
+            adapter = train_lora(run_data, run_config, home=home, on_step=bar)
         finally:
             bar.close()
         tail = sum(adapter.losses[-5:]) / len(adapter.losses[-5:])

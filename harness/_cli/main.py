@@ -2,81 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from harness._cli.common import OptionalPath, format_option, home_option, trust_options
 from harness.errors import ExperimentError, HarnessError
 
 if TYPE_CHECKING:
     from harness.experiment.trust import Trust
 
 __all__ = ["cli", "main"]
-
-FORMATS = ("table", "markdown", "csv", "json")
-HOME = click.option(
-    "--home",
-    type=click.Path(file_okay=False),
-    envvar="HARNESS_HOME",
-    help="Harness home: cache and run records (default ./.harness).",
-)
-
-
-def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--allow-python, --allow-outside-files and --allow-env, passed on as one ``trust``.
-
-    What a shared experiment file may do without them is in harness.experiment.trust.
-    """
-
-    @functools.wraps(command)
-    def with_trust(
-        *args: Any,
-        allow_python: bool,
-        allow_outside_files: bool,
-        allow_env: Sequence[str],
-        **kwargs: Any,
-    ) -> Any:
-        from harness.experiment.trust import Trust
-
-        trust = Trust.of(python=allow_python, outside_files=allow_outside_files, env=allow_env)
-        return command(*args, trust=trust, **kwargs)
-
-    options = [
-        click.option(
-            "--allow-python",
-            is_flag=True,
-            envvar="HARNESS_ALLOW_PYTHON",
-            help="Allow `python` checks, which run code named by the experiment.",
-        ),
-        click.option(
-            "--allow-outside-files",
-            is_flag=True,
-            envvar="HARNESS_ALLOW_OUTSIDE_FILES",
-            help="Allow the experiment to read files outside its project folder.",
-        ),
-        click.option(
-            "--allow-env",
-            multiple=True,
-            metavar="NAME",
-            help="Allow the experiment's api_key_env to name this variable (repeatable).",
-        ),
-    ]
-    for option in reversed(options):
-        with_trust = option(with_trust)
-    return with_trust
-
-
-class UserError(click.ClickException):
-    """A user error shown as plain lines on stderr with exit code 2 (no traceback)."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.format_message(), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,12 +71,12 @@ def render(
     metavar="SECONDS",
     help="Longest wait a server's Retry-After gets before a retry (default 60).",
 )
-@HOME
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@home_option()
+@format_option
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
+    type=OptionalPath(dir_okay=False, path_type=Path),
     help="Also write the report here (format from the extension).",
 )
 @trust_options
@@ -152,20 +92,27 @@ def run(
     dry_run: bool,
     max_cost: float | None,
     max_retry_after: float | None,
-    home: str | None,
+    home: Path | None,
     fmt: str,
-    output: str | None,
+    output: Path | None,
     trust: Trust,
 ) -> None:
     """Run an experiment: query every variant on every case and report."""
-    from pathlib import Path
+    from harness._cli.commands import estimate_path, run_path
 
-    from harness._cli.commands import run_path
-    from harness._run.pipeline import RunOptions
-
-    options = RunOptions(
-        variants=tuple(variants),
-        models=tuple(models),
+    if dry_run:
+        raise SystemExit(
+            estimate_path(
+                path, variants=variants, models=models, repeats=repeats, home=home, trust=trust
+            )
+        )
+    code = run_path(
+        path,
+        fmt=fmt,
+        output=output,
+        variants=variants,
+        models=models,
+        home=home,
         concurrency=concurrency,
         use_cache=not no_cache,
         resume=resume,
@@ -173,14 +120,14 @@ def run(
         max_cost=max_cost,
         max_retry_after=max_retry_after,
         repeats=repeats,
-        home=Path(home) if home else None,
+        trust=trust,
     )
-    raise SystemExit(run_path(path, options, dry_run=dry_run, fmt=fmt, output=output, trust=trust))
+    raise SystemExit(code)
 
 
 @cli.command("runs")
-@HOME
-def runs_(home: str | None) -> None:
+@home_option()
+def runs_(home: Path | None) -> None:
     """List recorded runs."""
     from harness._cli.commands import list_runs_command
 
@@ -191,9 +138,9 @@ def runs_(home: str | None) -> None:
 @click.argument("run_id", metavar="RUN")
 @click.option("--failures", is_flag=True, help="Only failed and errored results.")
 @click.option("--variant", "variants", multiple=True, help="Variant id or glob (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@HOME
-def show(run_id: str, failures: bool, variants: Sequence[str], fmt: str, home: str | None) -> None:
+@format_option
+@home_option()
+def show(run_id: str, failures: bool, variants: Sequence[str], fmt: str, home: Path | None) -> None:
     """Show a run's per-case outputs and why they failed (RUN: id, prefix or latest)."""
     from harness._cli.commands import show_command
 
@@ -203,8 +150,8 @@ def show(run_id: str, failures: bool, variants: Sequence[str], fmt: str, home: s
 @cli.command()
 @click.argument("run_a")
 @click.argument("run_b")
-@HOME
-def compare(run_a: str, run_b: str, home: str | None) -> None:
+@home_option()
+def compare(run_a: str, run_b: str, home: Path | None) -> None:
     """Pair the same (variant, case) results of two runs: regressions, fixes, statistics."""
     from harness._cli.commands import compare_command
 
@@ -222,9 +169,9 @@ def schema() -> None:
 @cli.command()
 @click.argument("path", type=click.Path())
 @click.option("--concurrency", type=click.IntRange(1, 10_000), help="Requests in flight per model.")
-@HOME
+@home_option()
 @trust_options
-def decide(path: str, concurrency: int | None, home: str | None, trust: Trust) -> None:
+def decide(path: str, concurrency: int | None, home: Path | None, trust: Trust) -> None:
     """Prompting or fine-tuning? Train what the experiment declares, run, and compare."""
     from harness._cli.commands import decide_command
 

@@ -1,7 +1,10 @@
-"""One run, end to end: load -> plan -> render -> query (cache, journal) -> results.
+"""One run, end to end: plan -> render -> query (cache, journal) -> check -> results.
 
-``run_experiment`` is what ``harness run`` and the pytest plugin call; ``estimate_run`` is
-``--dry-run``. Both are plain functions over the loaded experiment.
+The machinery behind the public ``harness.run`` and ``harness.estimate``
+(harness._run.api), which is what the CLI, the testing API and the pytest plugin call:
+``run_experiment`` runs a loaded experiment, ``plan_run`` renders and keys every request
+(what ``--dry-run`` counts), ``select_variants`` only decides which variants and models a
+run covers (cheap enough for pytest's collection). Tests drive these directly.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from harness.report.table import report_json
 from harness.results import Result
 from harness.runs import RunDir, new_run, resume_run
 
-__all__ = ["Estimate", "RunOptions", "RunOutcome", "estimate_run", "plan_run", "run_experiment"]
+__all__ = ["RunOptions", "RunOutcome", "plan_run", "run_experiment", "select_variants"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class RunOptions:
     max_cost: float | None = None
     repeats: int | None = None
     home: Path | None = None
-    progress: bool = True
+    progress: bool | None = None  # None: a progress bar when stderr is a terminal
     max_retry_after: float | None = None  # seconds; None: RetryPolicy's default cap
     keep_errors: bool = False  # --resume keeps results that failed instead of asking again
 
@@ -82,15 +85,6 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class Estimate:
-    variant: str
-    requests: int
-    prompt_tokens: int
-    max_completion_tokens: int
-    cost: float | None
-
-
-@dataclass(frozen=True)
 class _Plan:
     variants: tuple[Variant, ...]
     models: dict[str, ModelSpec]
@@ -104,8 +98,14 @@ def _model_specs(exp: Experiment, overrides: Sequence[str]) -> list[ModelSpec]:
     return [ModelSpec.model_validate(m) for m in overrides]
 
 
-def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
-    """Variants, their models and every request, rendered and keyed."""
+def select_variants(
+    exp: Experiment, options: RunOptions
+) -> tuple[tuple[Variant, ...], dict[str, ModelSpec]]:
+    """The variants a run covers and their models, without rendering anything.
+
+    ``--model`` replaces the file's models; the file's ``finetune:`` models are added
+    (unless models were replaced); ``--variant`` globs then select.
+    """
     specs = _model_specs(exp, options.models)
     spec = exp.spec.model_copy(update={"models": specs})
     variants = match_variants(plan_variants(spec), options.variants)
@@ -118,6 +118,12 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
         models.update({t.model.key: t.model for t in tuned})
     if not variants:
         raise HarnessError(f"no variant matches {', '.join(options.variants)}")
+    return tuple(variants), models
+
+
+def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
+    """Variants, their models and every request, rendered and keyed."""
+    variants, models = select_variants(exp, options)
     prices = {key: price_for(m) for key, m in models.items()}
     params = {key: _params(exp, m) for key, m in models.items()}
     identity = {
@@ -151,28 +157,6 @@ def _params(exp: Experiment, model: ModelSpec) -> dict[str, Any]:
     if model.params is not None:
         merged.update(model.params.model_dump(exclude_unset=True, exclude_none=True))
     return merged
-
-
-def estimate_run(exp: Experiment, options: RunOptions) -> list[Estimate]:
-    """``--dry-run``: requests, prompt tokens and worst-case cost per variant.
-
-    Prompt tokens are exact where the model's tokenizer is known (harness.models.pricing),
-    and the cost counts ``max_tokens`` of completion: what ``--max-cost`` reserves.
-    """
-    plan = plan_run(exp, options)
-    by_variant: dict[str, list[Task]] = {}
-    for task in plan.tasks:
-        by_variant.setdefault(task.variant, []).append(task)
-    out = []
-    for variant in plan.variants:
-        tasks = by_variant.get(variant.id, [])
-        price = plan.prices[variant.model]
-        count, _ = prompt_token_counter(plan.models[variant.model].id)
-        prompt = sum(count(t.request.messages) for t in tasks)
-        completion = sum(int(t.request.params["max_tokens"]) for t in tasks)
-        cost = None if price is None else price.cost(prompt, completion)
-        out.append(Estimate(variant.id, len(tasks), prompt, completion, cost))
-    return out
 
 
 def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOutcome:
@@ -347,7 +331,8 @@ async def _execute(
     from harness._run.progress import Progress
 
     try:
-        with Progress(len(plan.tasks), enabled=options.progress and sys.stderr.isatty()) as bar:
+        shown = sys.stderr.isatty() if options.progress is None else options.progress
+        with Progress(len(plan.tasks), enabled=shown) as bar:
             return await execute(
                 plan.tasks,
                 providers,

@@ -17,7 +17,7 @@ from harness.results import Result
 from harness.runs import RunDir
 
 if TYPE_CHECKING:
-    from harness._run.pipeline import RunOutcome
+    from harness import RunResult
 
 __all__ = ["print_outcome", "print_runs", "show_run"]
 
@@ -34,7 +34,7 @@ def format_for(path: Path) -> str:
     return _SUFFIX_FORMAT.get(path.suffix.lower(), "table")
 
 
-def print_outcome(outcome: RunOutcome, fmt: str = "table", output: Path | None = None) -> int:
+def print_outcome(outcome: RunResult, fmt: str = "table", output: Path | None = None) -> int:
     """Print the report; write ``output`` too (format from its extension)."""
     assert fmt in FORMATS
     click.echo(format_report(outcome.summary, outcome.results, fmt))
@@ -43,12 +43,12 @@ def print_outcome(outcome: RunOutcome, fmt: str = "table", output: Path | None =
             format_report(outcome.summary, outcome.results, format_for(output)) + "\n", "utf-8"
         )
     if fmt in ("table", "markdown"):
-        curve = outcome.run.path / "learning_curve.txt"
+        curve = outcome.run_dir / "learning_curve.txt"
         if curve.exists():
             click.echo("\nlearning curve (pass rate by shots, seeds pooled per case):")
             click.echo(curve.read_text("utf-8").rstrip())
     stats = outcome.stats
-    where = f"run {outcome.run.id} saved in {outcome.run.path}"
+    where = f"run {outcome.run_id} saved in {outcome.run_dir}"
     click.echo(
         f"\n{where}: {stats.requested} requested, {stats.cached} cached, {stats.resumed} "
         f"resumed, {stats.errors} errors, {stats.retries} retries, ${stats.cost:.4f}",

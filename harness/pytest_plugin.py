@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.errors import ExitCode, HarnessError
-
 if TYPE_CHECKING:
     from harness import RunResult
     from harness.experiment.trust import Trust
@@ -206,10 +204,8 @@ class _HarnessItem(pytest.Item):
         return self.path, None, f"variant {self.variant_id}"
 
 
-class VariantFailure(HarnessError):
-    """A variant missed its threshold or had failed requests: a test failure (exit 1)."""
-
-    exit_code = ExitCode.THRESHOLD_MISSED
+class VariantFailure(Exception):
+    """A variant missed its threshold or had failed requests."""
 
 
 class VariantItem(_HarnessItem):

@@ -42,6 +42,9 @@ RENDER_SECONDS = 2.0
 _FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+)(?:\.(\d+))?|\{[^{}]*:[^{}]*?(\d+)(?:\.(\d+))?[^{}]*\}")
 
 
+# Outside the HarnessError family on purpose: it is raised inside Jinja's rendering and must be
+# a SecurityError, which CompiledTemplate.render turns into a TemplateError at its place in
+# the template; it never reaches a caller (tests/test_errors.py allows it by name).
 class RenderLimitError(SecurityError):
     """A template exceeded a resource limit (size, iterations, time)."""
 

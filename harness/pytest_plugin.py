@@ -13,9 +13,11 @@ import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
+
+from harness.errors import ExitCode, HarnessError
 
 if TYPE_CHECKING:
     from harness import RunResult
@@ -137,7 +139,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 class ExperimentFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from harness import select_variants
-        from harness.errors import ExperimentError, HarnessError
+        from harness.errors import ExperimentError
         from harness.experiment import load_experiment
 
         config = self.config
@@ -204,8 +206,10 @@ class _HarnessItem(pytest.Item):
         return self.path, None, f"variant {self.variant_id}"
 
 
-class VariantFailure(Exception):
-    """A variant missed its threshold or had failed requests."""
+class VariantFailure(HarnessError):
+    """A variant missed its threshold or had failed requests: a failed test, not a crash."""
+
+    exit_code: ClassVar[int] = ExitCode.THRESHOLD_MISSED
 
 
 class VariantItem(_HarnessItem):

@@ -14,22 +14,11 @@ from typing import Any
 import jinja2
 
 from harness._sandbox import SandboxEnvironment, output_chunks, render_deadline
-from harness.errors import Location
+from harness.errors import Location, TemplateError, TemplateSyntaxProblem
 
+# TemplateError and TemplateSyntaxProblem are defined with the rest of the family in
+# harness.errors; re-exported here, where callers have always imported them from.
 __all__ = ["CompiledTemplate", "TemplateError", "TemplateSyntaxProblem", "compile_template"]
-
-
-class TemplateError(Exception):
-    """A template failed to render; carries where in the source it failed."""
-
-    def __init__(self, location: Location, message: str) -> None:
-        super().__init__(message)
-        self.location = location
-        self.message = message
-
-
-class TemplateSyntaxProblem(TemplateError):
-    """A template does not compile."""
 
 
 _SOURCES: dict[str, str] = {}

@@ -23,7 +23,14 @@ from harness._redact import redact
 from harness._run.budget import Budget, Reservation
 from harness._run.cache import ResponseCache, response_entry
 from harness._run.journal import Journal
-from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
+from harness.models.base import (
+    FatalModelError,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    ProviderError,
+    RetryableError,
+)
 from harness.models.pricing import Price
 from harness.results import Result
 
@@ -258,30 +265,38 @@ class _Run:
             )
 
     async def attempt(self, task: Task, reservation: Reservation | None = None) -> None:
+        """One task's request, retried while it fails transiently.
+
+        Dispatches on the failure's class (see :mod:`harness.errors`): a fatal one aborts
+        the run, a retryable one is retried with backoff up to ``max_attempts``, and any
+        other :class:`ProviderError` (a request that cannot succeed) is this result's error.
+        """
         provider = self.providers[task.model]
         stats = self.execution.stats
         attempt = 0
         while True:
             try:
                 response = await provider.complete(task.request)
-            except ProviderError as exc:
-                if exc.kind == "fatal":
-                    if self.execution.aborted is None:
-                        self.execution.aborted = f"{task.model}: {exc}"
-                    return
+            except FatalModelError as exc:
+                if self.execution.aborted is None:
+                    self.execution.aborted = f"{task.model}: {exc}"
+                return
+            except RetryableError as exc:
                 attempt += 1
-                if exc.kind == "retry" and attempt < self.retry.max_attempts:
-                    stats.retries += 1
-                    delay = self.retry.delay(attempt, exc.retry_after, self.rng)
-                    waiting = self.retry.waiting(exc.retry_after)
-                    if waiting is not None and self.on_wait is not None:
-                        self.on_wait(waiting, delay)
-                    await asyncio.sleep(delay)
-                    if self.execution.aborted is not None:
-                        return
-                    continue
-                suffix = f" (after {attempt} attempts)" if exc.kind == "retry" else ""
-                self.record_error(task, f"{exc}{suffix}")
+                if attempt >= self.retry.max_attempts:
+                    self.record_error(task, f"{exc} (after {attempt} attempts)")
+                    return
+                stats.retries += 1
+                delay = self.retry.delay(attempt, exc.retry_after, self.rng)
+                waiting = self.retry.waiting(exc.retry_after)
+                if waiting is not None and self.on_wait is not None:
+                    self.on_wait(waiting, delay)
+                await asyncio.sleep(delay)
+                if self.execution.aborted is not None:
+                    return
+                continue
+            except ProviderError as exc:
+                self.record_error(task, str(exc))
                 return
             except Exception as exc:  # noqa: BLE001 - a provider bug fails one request only
                 self.record_error(task, f"{type(exc).__name__}: {exc}")

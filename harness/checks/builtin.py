@@ -13,15 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# CheckError is defined with the rest of the family in harness.errors; re-exported here.
+from harness.errors import CheckError
 from harness.results import Result
 
 __all__ = ["CHECKS", "CheckContext", "CheckError", "Verdict", "short"]
 
 Verdict = tuple[bool, str, float | None]
-
-
-class CheckError(Exception):
-    """A check that could not be evaluated: an error for the result, never a pass or fail."""
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ def load_yaml_text(text: str, display: str) -> YamlDocument:
     return doc
 
 
+# Private control flow, outside the HarnessError family on purpose: it unwinds the builder
+# and load_yaml_text turns it into a Problem at its location; it never reaches a caller.
 class _TooLarge(Exception):
     def __init__(self, location: Location, message: str) -> None:
         super().__init__(message)

@@ -135,10 +135,14 @@ def _check_selectors(c: _Checker, spec: ExperimentSpec, pool: list[PoolItem]) ->
                     f"{field!r} (examples.balance_on); {len(lacking)} items lack it",
                 )
         if selector.name == "similar" and selector.method == "embedding":
-            from harness.shots.similarity import SIMILARITY_METHODS
+            # Found now, not at render time: a missing model would otherwise pass
+            # validation and fail later. Cheap: file checks, nothing is loaded.
+            from harness.shots.embedding import EmbeddingModelError, ensure_available
 
-            if "embedding" not in SIMILARITY_METHODS:
-                c.error(where, "the embedding method is not available in this installation")
+            try:
+                ensure_available(selector.embedding_model)
+            except EmbeddingModelError as exc:
+                c.error(where, str(exc))
 
 
 def _check_match_field(

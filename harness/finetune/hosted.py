@@ -24,7 +24,7 @@ from typing import Any
 import openai
 from openai.types.fine_tuning import FineTuningJob
 
-from harness.errors import HarnessError
+from harness.errors import FinetuneError
 from harness.home import harness_home
 
 __all__ = [
@@ -67,7 +67,7 @@ class HostedJob:
 def hosted_model_id(job: HostedJob) -> str:
     """The model id an experiment uses for the job's result (``openai:ft:...``)."""
     if not job.fine_tuned_model:
-        raise HarnessError(f"fine-tuning job {job.id} has no model yet (status: {job.status})")
+        raise FinetuneError(f"fine-tuning job {job.id} has no model yet (status: {job.status})")
     return f"openai:{job.fine_tuned_model}"
 
 
@@ -89,7 +89,7 @@ def start_job(
     given = {"n_epochs": epochs, "learning_rate_multiplier": learning_rate_multiplier}
     hyper = {k: v for k, v in dict(given, batch_size=batch_size).items() if v is not None}
     if any(v <= 0 for v in hyper.values()):
-        raise HarnessError(f"hyperparameters must be positive, got {hyper}")
+        raise FinetuneError(f"hyperparameters must be positive, got {hyper}")
     url = _resolve_url(base_url)
     identity = {
         "training": _sha256(train_file),
@@ -149,7 +149,7 @@ def wait_for_job(
 ) -> HostedJob:
     """Poll until the job ends, reporting each new event and checkpoint once via ``on_event``.
 
-    A failed or cancelled job raises :class:`HarnessError` (with the provider's message); a
+    A failed or cancelled job raises :class:`FinetuneError` (with the provider's message); a
     timeout raises too, and the job keeps running: call again to resume waiting.
     """
     report = on_event or (lambda _line: None)
@@ -165,9 +165,9 @@ def wait_for_job(
                 return job
             if job.status in _DEAD:
                 why = f": {job.error}" if job.error else ""
-                raise HarnessError(f"fine-tuning job {job_id} {job.status}{why}")
+                raise FinetuneError(f"fine-tuning job {job_id} {job.status}{why}")
             if deadline is not None and time.monotonic() >= deadline:
-                raise HarnessError(
+                raise FinetuneError(
                     f"fine-tuning job {job_id} is still {job.status} after {timeout_s:g}s; "
                     "it keeps running: wait for it again later"
                 )
@@ -234,7 +234,7 @@ def _client(base_url: str | None, api_key: str | None) -> Iterator[openai.OpenAI
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if not key:
         if base_url is None:
-            raise HarnessError(
+            raise FinetuneError(
                 "hosted fine-tuning needs an API key: set OPENAI_API_KEY (or pass api_key), "
                 "or point OPENAI_BASE_URL at a provider that needs none"
             )
@@ -252,9 +252,9 @@ def _api_errors(what: str) -> Iterator[None]:
         body = exc.body
         error = body.get("error", body) if isinstance(body, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        raise HarnessError(f"{what}: HTTP {exc.status_code}: {message or exc}") from None
+        raise FinetuneError(f"{what}: HTTP {exc.status_code}: {message or exc}") from None
     except openai.APIError as exc:  # connection errors, timeouts, malformed answers
-        raise HarnessError(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise FinetuneError(f"{what}: {type(exc).__name__}: {exc}") from None
 
 
 def _retrieve(client: openai.OpenAI, job_id: str) -> HostedJob:
@@ -309,7 +309,7 @@ def _sha256(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
-        raise HarnessError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FinetuneError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _note(entry: dict[str, Any], job: HostedJob) -> None:
@@ -343,10 +343,10 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise HarnessError(f"{path}: unreadable job record: {exc}") from None
+        raise FinetuneError(f"{path}: unreadable job record: {exc}") from None
     jobs = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(jobs, dict):
-        raise HarnessError(f"{path}: not a hosted-job record (no 'jobs' object)")
+        raise FinetuneError(f"{path}: not a hosted-job record (no 'jobs' object)")
     return jobs
 
 

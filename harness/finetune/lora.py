@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.errors import HarnessError
+from harness.errors import FinetuneError
 from harness.home import harness_home
 
 __all__ = ["LoraConfig", "TrainedAdapter", "chat_features", "train_lora"]
@@ -72,7 +72,7 @@ def nested_subsets(data: Path, sizes: Sequence[int]) -> list[tuple[int, Path]]:
     lines = [line for line in data.read_text("utf-8").splitlines() if line.strip()]
     too_big = [n for n in sizes if n > len(lines)]
     if too_big:
-        raise HarnessError(f"{data}: sizes {too_big} exceed its {len(lines)} examples")
+        raise FinetuneError(f"{data}: sizes {too_big} exceed its {len(lines)} examples")
     out = []
     for size in sizes:
         subset = data.with_name(f"{data.stem}.n{size}{data.suffix}")
@@ -98,7 +98,7 @@ def chat_features(
         prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
         full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
         if full_ids[: len(prefix_ids)] != prefix_ids:
-            raise HarnessError("the chat template does not extend the prompt with the answer")
+            raise FinetuneError("the chat template does not extend the prompt with the answer")
         new_prompt = prefix_ids[len(ids) :]
         answer = full_ids[len(prefix_ids) :]
         ids = ids + new_prompt + answer
@@ -179,7 +179,7 @@ def train_lora(
         features, held_out = blocks[cut:], blocks[:cut]
         examples = []
     if not features:
-        raise HarnessError(f"{data}: no training examples")
+        raise FinetuneError(f"{data}: no training examples")
     model = _trainable_model(weights, config, device)
     rng = random.Random(config.seed)
     pad = engine._pad_id
@@ -254,14 +254,14 @@ def _trainable_model(weights: str, config: LoraConfig, device: str) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
-    from harness.models._local_setup import _offline_transformers, _quiet_progress
+    from harness._hf import import_offline, quiet
 
-    transformers = _offline_transformers()
+    transformers = import_offline("transformers")
 
     kwargs: dict[str, Any] = {}
     if config.qlora:
         if not device.startswith("cuda"):
-            raise HarnessError(
+            raise FinetuneError(
                 "--qlora needs a CUDA GPU (4-bit bitsandbytes kernels); "
                 "none is present here: use plain LoRA"
             )
@@ -269,7 +269,7 @@ def _trainable_model(weights: str, config: LoraConfig, device: str) -> Any:
             load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
         )
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    with _quiet_progress(transformers):
+    with quiet():
         model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, **kwargs)
     if not config.qlora:
         model.to(device)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import FinetuneError
 from harness.experiment import Experiment, PoolItem
 from harness.render import render_messages
 from harness.shots.selectors import normalise_text
@@ -51,11 +51,11 @@ def prepare_training_data(
 ) -> PreparedData:
     """The pool as chat examples for ``prompt_id``, split into train and validation."""
     if exp.spec.examples is None or not exp.pool:
-        raise HarnessError(f"{exp.display}: no `examples:` pool to train on")
+        raise FinetuneError(f"{exp.display}: no `examples:` pool to train on")
     prompt_id = prompt_id or exp.prompts[0].id
     if prompt_id not in {p.id for p in exp.prompts}:
         known = ", ".join(p.id for p in exp.prompts)
-        raise HarnessError(f"no prompt {prompt_id!r} in {exp.display} (prompts: {known})")
+        raise FinetuneError(f"no prompt {prompt_id!r} in {exp.display} (prompts: {known})")
     field = exp.spec.examples.match_on
     tests = {normalise_text(c.vars[field]) for c in exp.cases if field in c.vars}
     kept, removed = [], []

@@ -1,6 +1,14 @@
 """Model providers behind a small registry: ``local:`` (in-process) and ``openai:`` (HTTP)."""
 
-from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
+from harness.models.base import (
+    FatalModelError,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    ProviderError,
+    RequestError,
+    RetryableError,
+)
 from harness.models.pricing import Price, price_for
 from harness.models.registry import (
     ENTRY_POINT_GROUP,
@@ -11,11 +19,14 @@ from harness.models.registry import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "FatalModelError",
     "ModelRequest",
     "ModelResponse",
     "Price",
     "Provider",
     "ProviderError",
+    "RequestError",
+    "RetryableError",
     "create_provider",
     "price_for",
     "provider_class",

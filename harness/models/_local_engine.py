@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness._hf import quiet
 from harness.home import harness_home
 from harness.models._local_setup import (
     EMBEDDED_GGUF_NAME,
@@ -57,7 +58,6 @@ from harness.models._local_setup import (
     _import_torch,
     _is_complete_copy,
     _offline_transformers,
-    _quiet_progress,
     _resolve_device,
     _resolve_dtype,
     _resolve_threads,
@@ -153,7 +153,7 @@ class LocalEngine:
         else:
             weights = model
         try:
-            with _quiet_progress(transformers):
+            with quiet():
                 self._tokenizer: Any = transformers.AutoTokenizer.from_pretrained(weights)
                 self._model: Any = transformers.AutoModelForCausalLM.from_pretrained(
                     weights, dtype=getattr(torch, self._dtype)

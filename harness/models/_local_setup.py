@@ -1,5 +1,6 @@
 """Setting up local models (private): finding the embedded GGUF, converting it once into a
-safetensors copy, importing torch/transformers offline, choosing device, dtype and threads.
+safetensors copy, importing torch/transformers offline (through :mod:`harness._hf`), choosing
+device, dtype and threads.
 
 Split from :mod:`harness.models._local_engine`, which holds the engine itself.
 """
@@ -17,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness._hf import import_offline
+from harness.errors import ModelError
 from harness.home import harness_home
 
 EMBEDDED_MODEL = "smollm2"
@@ -33,7 +35,7 @@ _SOURCE_FILE = "harness-source.json"
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", _SOURCE_FILE)
 
 
-class LocalModelError(HarnessError):
+class LocalModelError(ModelError):
     """A local model cannot be found, loaded or run (shown as a message, not a traceback)."""
 
 
@@ -93,14 +95,11 @@ _STACK_HINT = (
 
 
 def _offline_transformers() -> Any:
-    """Import transformers with every hub access switched off."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    """Import transformers with every hub access switched off (see :mod:`harness._hf`)."""
     try:
-        import transformers
+        return import_offline("transformers")
     except ImportError as error:
         raise LocalModelError(f"{_STACK_HINT} ({error})") from error
-    return transformers
 
 
 def _import_torch() -> Any:
@@ -211,19 +210,6 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- the engine
-
-
-@contextlib.contextmanager
-def _quiet_progress(transformers: Any) -> Iterator[None]:
-    """Hide transformers' progress bars (e.g. "Loading weights") while loading a copy."""
-    logging = transformers.utils.logging
-    was_enabled = bool(logging.is_progress_bar_enabled())
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

@@ -1,8 +1,10 @@
 """What every model provider speaks: a request of chat messages, a response with usage.
 
-A provider is a small class: ``complete(request) -> ModelResponse``, raising
-:class:`ProviderError` with a retry classification. Retries, concurrency, caching and cost
-accounting live in the runner, so a new provider only translates one call.
+A provider is a small class: ``complete(request) -> ModelResponse``, raising a
+:class:`ProviderError` subclass that classifies the failure (:class:`RetryableError`,
+:class:`RequestError`, :class:`FatalModelError`; defined in :mod:`harness.errors` with the
+rest of the family, re-exported here for provider authors). Retries, concurrency, caching
+and cost accounting live in the runner, so a new provider only translates one call.
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from harness._redact import redact
+from harness.errors import FatalModelError, ProviderError, RequestError, RetryableError
 from harness.experiment.schema import ModelSpec
 
-__all__ = ["ModelRequest", "ModelResponse", "Provider", "ProviderError"]
+__all__ = [
+    "FatalModelError",
+    "ModelRequest",
+    "ModelResponse",
+    "Provider",
+    "ProviderError",
+    "RequestError",
+    "RetryableError",
+]
 
 
 @dataclass(frozen=True)
@@ -38,32 +48,6 @@ class ModelResponse:
     latency_ms: float = 0.0
     finish_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-class ProviderError(Exception):
-    """A failed request. ``kind`` tells the runner what to do about it.
-
-    - ``retry``: transient (429, 5xx, timeout, dropped connection); retried with backoff,
-      honouring ``retry_after`` seconds when the server sent one.
-    - ``request``: this request can never succeed (invalid request); recorded as an error.
-    - ``fatal``: no request can succeed (bad key, unknown model, no quota); the run stops.
-
-    The message is redacted (:func:`harness._redact.redact`): servers quote keys and
-    ``Authorization`` headers back, and this message is stored in results and run files.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        kind: Literal["retry", "request", "fatal"],
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(redact(message))
-        self.kind = kind
-        self.retry_after = retry_after
-        self.status = status
 
 
 class Provider(ABC):

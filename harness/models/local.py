@@ -13,7 +13,13 @@ import time
 from typing import Any, ClassVar
 
 from harness.experiment.schema import ModelSpec
-from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
+from harness.models.base import (
+    FatalModelError,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    RequestError,
+)
 
 __all__ = ["LocalProvider"]
 
@@ -59,7 +65,7 @@ class LocalProvider(Provider):
             pending, self._pending = self._pending, []
             for _, future in pending:
                 if not future.done():
-                    future.set_exception(ProviderError(str(exc), "fatal"))
+                    future.set_exception(FatalModelError(str(exc)))
             return
         while self._pending:
             await asyncio.sleep(0)  # let concurrent callers enqueue before we cut a batch
@@ -83,9 +89,7 @@ class LocalProvider(Provider):
             except Exception as exc:  # noqa: BLE001 - reported per request, run goes on
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(
-                            ProviderError(f"local generation failed: {exc}", "request")
-                        )
+                        future.set_exception(RequestError(f"local generation failed: {exc}"))
                 continue
             latency = (time.perf_counter() - started) * 1000
             for (_, future), gen in zip(batch, generations, strict=True):

@@ -26,9 +26,17 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from harness._redact import register_secret
-from harness.errors import HarnessError
+from harness.errors import ModelError
 from harness.experiment.schema import ModelSpec
-from harness.models.base import ModelRequest, ModelResponse, Provider, ProviderError
+from harness.models.base import (
+    FatalModelError,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    ProviderError,
+    RequestError,
+    RetryableError,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -80,11 +88,11 @@ class OpenAIProvider(Provider):
         if key is None and spec.api_key_env:
             key = os.environ.get(spec.api_key_env)
             if not key:
-                raise HarnessError(f"{spec.id}: environment variable {spec.api_key_env} is not set")
+                raise ModelError(f"{spec.id}: environment variable {spec.api_key_env} is not set")
         key = key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url is None:
-                raise HarnessError(
+                raise ModelError(
                     f"{spec.id}: no API key: set OPENAI_API_KEY, or the model's api_key_env"
                 )
             key = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) accept any key
@@ -117,7 +125,7 @@ class OpenAIProvider(Provider):
         try:
             content = await _within(self.deadline, self._send(body))
         except asyncio.TimeoutError:
-            raise ProviderError(f"timed out after {self.deadline:g}s (deadline)", "retry") from None
+            raise RetryableError(f"timed out after {self.deadline:g}s (deadline)") from None
         return _parse(content, (time.perf_counter() - start) * 1000)
 
     async def _send(self, body: dict[str, Any]) -> bytes:
@@ -139,11 +147,11 @@ class OpenAIProvider(Provider):
         except openai.APIStatusError as exc:
             raise _classify(exc) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise ProviderError(f"{type(exc).__name__}: {exc}", "retry") from None
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
         try:
             return await _read_capped(raw, self.max_body_bytes)
         except httpx2.HTTPError as exc:  # dropped or timed out mid-body
-            raise ProviderError(f"{type(exc).__name__} reading the body: {exc}", "retry") from None
+            raise RetryableError(f"{type(exc).__name__} reading the body: {exc}") from None
         finally:
             await raw.aclose()
 
@@ -162,15 +170,13 @@ async def _within(seconds: float, awaitable: Awaitable[_T]) -> _T:
 async def _read_capped(raw: httpx2.Response, limit: int) -> bytes:
     declared = raw.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProviderError(
-            f"response body of {declared} bytes is over the {limit}-byte cap", "retry"
-        )
+        raise RetryableError(f"response body of {declared} bytes is over the {limit}-byte cap")
     chunks: list[bytes] = []
     size = 0
     async for chunk in raw.aiter_bytes():
         size += len(chunk)
         if size > limit:
-            raise ProviderError(f"response body is over the {limit}-byte cap", "retry")
+            raise RetryableError(f"response body is over the {limit}-byte cap")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -184,13 +190,14 @@ def _parse(content: bytes, latency_ms: float) -> ModelResponse:
     choice = completion.choices[0]
     text = choice.message.content
     if text is None:
-        # "request", not "retry": a null content is a well-formed answer without text (a
-        # refusal, a tool call, a content filter), and asking again at the same settings
-        # gets the same; it is recorded as this case's error, never as an empty output.
+        # RequestError, not RetryableError: a null content is a well-formed answer without
+        # text (a refusal, a tool call, a content filter), and asking again at the same
+        # settings gets the same; it is recorded as this case's error, never as an empty
+        # output.
         refusal = choice.message.refusal
         why = f"refusal: {refusal[:200]}" if isinstance(refusal, str) else "no text"
         finish = f", finish_reason {choice.finish_reason}" if choice.finish_reason else ""
-        raise ProviderError(f"response has null content ({why}{finish})", "request")
+        raise RequestError(f"response has null content ({why}{finish})")
     usage = completion.usage
     return ModelResponse(
         text=text,
@@ -201,17 +208,17 @@ def _parse(content: bytes, latency_ms: float) -> ModelResponse:
     )
 
 
-def _malformed(exc: ValidationError) -> ProviderError:
+def _malformed(exc: ValidationError) -> RetryableError:
     """A short message naming the first bad field (retried: broken bodies are often transient)."""
     errors = exc.errors(include_url=False, include_context=False)
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     if first["type"] == "json_invalid":
-        return ProviderError(f"malformed response: {first['msg']}", "retry")  # Invalid JSON: ...
+        return RetryableError(f"malformed response: {first['msg']}")  # Invalid JSON: ...
     where = ".".join(str(part) for part in first["loc"]) or "body"
     got = repr(first["input"])
     got = got if len(got) <= 60 else got[:57] + "..."
-    return ProviderError(f"malformed response: {where}: {first['msg']}, got {got}{more}", "retry")
+    return RetryableError(f"malformed response: {where}: {first['msg']}, got {got}{more}")
 
 
 def _classify(exc: openai.APIStatusError) -> ProviderError:
@@ -220,14 +227,14 @@ def _classify(exc: openai.APIStatusError) -> ProviderError:
         location = exc.response.headers.get("location")
         target = str(exc.response.url.join(location)) if location else "an unnamed address"
         message = f"HTTP {status}: server redirected to {target}; set base_url to the final address"
-        return ProviderError(message, "request", status=status)
+        return RequestError(message, status=status)
     code = _error_code(exc)
     message = f"HTTP {status}" + (f" {code}" if code else "") + f": {_error_message(exc)}"
     if code in _FATAL_CODES or status in (401, 403, 404):
-        return ProviderError(message, "fatal", status=status)
+        return FatalModelError(message, status=status)
     if status in (408, 409, 429) or status >= 500:
-        return ProviderError(message, "retry", retry_after=_retry_after(exc), status=status)
-    return ProviderError(message, "request", status=status)
+        return RetryableError(message, retry_after=_retry_after(exc), status=status)
+    return RequestError(message, status=status)
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:

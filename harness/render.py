@@ -1,9 +1,8 @@
 """Rendering: a variant and a test case become the exact chat messages sent to the model.
 
-Multi-turn style: the system turn, then a user/assistant pair per shot (the shot's fields
-through the prompt's user template, its answer through the pool's ``answer`` template),
-then the case's user turn. Inline style: the system turn and one user turn, built by the
-template from the case's fields and ``examples`` (the shots, each with an ``answer``).
+The shots are chosen by the variant's selector; the messages are built by
+:func:`harness.experiment.messages.build_messages`, the same function validation renders
+every case with.
 """
 
 from __future__ import annotations
@@ -13,29 +12,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.experiment.data import Case, PoolItem
-from harness.experiment.load import Experiment, Prompt
+from harness.experiment.load import Experiment
+from harness.experiment.messages import Message, Prompt, Role, Shot, build_messages
 from harness.experiment.plan import Variant
 from harness.shots.selectors import ShotSelector, build_selector
 
 __all__ = [
     "Message",
     "RenderedPrompt",
+    "Role",
     "prepare_selectors",
     "render_messages",
     "render_variant",
     "render_variants",
 ]
-
-Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Role
-    content: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
 
 
 @dataclass(frozen=True)
@@ -48,11 +38,6 @@ class RenderedPrompt:
     shots: tuple[str, ...]
 
 
-def shot_vars(item: PoolItem, answer: str) -> dict[str, Any]:
-    """A pool item as the inline ``examples`` entry: its fields plus its rendered answer."""
-    return {**item.vars, "answer": answer}
-
-
 def render_messages(
     prompt: Prompt,
     case_vars: Mapping[str, Any],
@@ -61,21 +46,9 @@ def render_messages(
     style: Literal["multiturn", "inline"],
     experiment: Experiment,
 ) -> tuple[Message, ...]:
-    """The messages for one case with the given shots (raises ``TemplateError``)."""
-    messages: list[Message] = []
-    if prompt.system is not None:
-        system = prompt.system.render(case_vars)
-        if system:
-            messages.append(Message("system", system))
-    if style == "inline":
-        examples = [shot_vars(s, experiment.answer_for(s)) for s in shots]
-        messages.append(Message("user", prompt.user.render({**case_vars, "examples": examples})))
-        return tuple(messages)
-    for shot in shots:
-        messages.append(Message("user", prompt.user.render(shot.vars)))
-        messages.append(Message("assistant", experiment.answer_for(shot)))
-    messages.append(Message("user", prompt.user.render(case_vars)))
-    return tuple(messages)
+    """The messages for one case with the given pool items as shots (raises ``TemplateError``)."""
+    shown = [Shot(item.vars, experiment.answer_for(item)) for item in shots]
+    return build_messages(prompt, case_vars, shown, style)
 
 
 def prepare_selectors(experiment: Experiment) -> dict[str, ShotSelector]:

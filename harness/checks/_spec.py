@@ -6,27 +6,11 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from harness.checks.builtin import CHECKS
+
 __all__ = ["ASSERT_MODIFIERS", "CHECK_NAMES", "assert_shape_problem", "split_assert"]
 
-CHECK_NAMES = frozenset(
-    {
-        "equals",
-        "contains",
-        "icontains",
-        "starts_with",
-        "regex",
-        "one_of",
-        "is_json",
-        "json_schema",
-        "json_field",
-        "number",
-        "similar",
-        "python",
-        "judge",
-        "max_latency_ms",
-        "max_cost",
-    }
-)
+CHECK_NAMES = frozenset(CHECKS)  # derived from the one registry of checks
 ASSERT_MODIFIERS = frozenset({"weight", "normalize"})
 
 

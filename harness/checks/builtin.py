@@ -29,6 +29,8 @@ class CheckContext:
     raw_output: str
     #: ``python`` check targets, imported before checking: the function, or why not.
     functions: Mapping[str, Callable[..., Any] | str] = field(default_factory=dict)
+    #: For a ``judge`` check: the verdict the judge model gave before checking, or why not.
+    judgement: Verdict | str | None = None
 
 
 def short(value: Any, limit: int = 80) -> str:
@@ -200,6 +202,14 @@ def python(output: str, arg: Any, ctx: CheckContext) -> Verdict:
     return score >= 0.5, "" if score >= 0.5 else f"{target} scored {score:.2f}", score
 
 
+def judge(output: str, arg: Any, ctx: CheckContext) -> Verdict:
+    """A model's verdict: asked before checking (:mod:`harness.checks.judge`), read here."""
+    if ctx.judgement is None or isinstance(ctx.judgement, str):
+        raise CheckError(ctx.judgement or "judge verdict missing")
+    return ctx.judgement
+
+
+#: Every check by name: validation, the checks stage and the docs all read this one table.
 CHECKS: dict[str, Callable[[str, Any, CheckContext], Verdict]] = {
     "equals": equals,
     "contains": contains,
@@ -215,4 +225,5 @@ CHECKS: dict[str, Callable[[str, Any, CheckContext], Verdict]] = {
     "max_latency_ms": max_latency_ms,
     "max_cost": max_cost,
     "python": python,
+    "judge": judge,
 }

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.checks._spec import split_assert
 from harness.checks.builtin import CHECKS, CheckContext, CheckError, Verdict
+from harness.errors import Location
 from harness.results import CheckOutcome, Result
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
@@ -41,26 +42,49 @@ def normalise_output(output: str, steps: Sequence[Any]) -> str:
 
 
 class ArgRenderer:
-    """Renders check arguments (Jinja templates over the case's fields), compiled once."""
+    """Renders check arguments (Jinja templates over the case's fields), each compiled once.
+
+    A run renders arguments with it and validation renders every case's arguments through
+    it too, so both walk an argument (strings, mappings, lists) the same way.
+    """
 
     def __init__(self, file: str) -> None:
         self._file = file
         self._compiled: dict[str, CompiledTemplate] = {}
 
+    def compile(self, value: Any, location: Location | None = None) -> list[TemplateError]:
+        """Compile the templates in ``value`` now; the errors, located at ``location``."""
+        if isinstance(value, str):
+            try:
+                if "{" in value:
+                    self._template(value, location)
+            except TemplateError as exc:
+                return [exc]
+            return []
+        return [e for v in _children(value) for e in self.compile(v, location)]
+
     def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
         if isinstance(value, str):
-            if "{" not in value:
-                return value
-            template = self._compiled.get(value)
-            if template is None:
-                template = compile_template(value, file=self._file)[None]
-                self._compiled[value] = template
-            return template.render(variables)
+            return value if "{" not in value else self._template(value).render(variables)
         if isinstance(value, Mapping):
             return {k: self.render(v, variables) for k, v in value.items()}
         if isinstance(value, list):
             return [self.render(v, variables) for v in value]
         return value
+
+    def _template(self, text: str, location: Location | None = None) -> CompiledTemplate:
+        template = self._compiled.get(text)
+        if template is None:
+            where = location or Location(self._file)
+            compiled = compile_template(text, file=where.file, line=where.line, col=where.col)
+            template = self._compiled[text] = compiled[None]
+        return template
+
+
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return value if isinstance(value, list) else []
 
 
 def check_result(
@@ -96,7 +120,8 @@ def check_result(
             text = normalise_output(output, entry.get("normalize", ()))
             arg = args.render(raw, case_vars)
             if name == "judge":
-                passed, reason, score = _judgement(judgements, result.key, index)
+                verdict = (judgements or {}).get((result.key, index))
+                passed, reason, score = CHECKS[name](text, arg, replace(ctx, judgement=verdict))
             else:
                 passed, reason, score = CHECKS[name](text, arg, ctx)
         except TemplateError as exc:
@@ -120,13 +145,6 @@ def check_result(
     score = sum(s * w for s, w in scores) / total if total else 1.0
     passed = score >= threshold if threshold is not None else all(o.passed for o in outcomes)
     return replace(result, passed=passed, score=score, checks=tuple(outcomes))
-
-
-def _judgement(judgements: JudgeVerdicts | None, key: str, index: int) -> Verdict:
-    found = (judgements or {}).get((key, index), "judge verdict missing")
-    if isinstance(found, str):
-        raise CheckError(found)
-    return found
 
 
 def _unscorable(result: Result, outcomes: Sequence[CheckOutcome], why: str) -> Result:

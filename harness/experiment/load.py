@@ -17,9 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import ExperimentError, Location, Problem
+from harness.experiment._problems import ProblemCollector
 from harness.experiment._schema_errors import schema_problems
 from harness.experiment._yaml import Path_, YamlDocument, load_yaml_text, read_text
 from harness.experiment.data import Case, PoolItem, display_path, load_records
+from harness.experiment.messages import Prompt
 from harness.experiment.plan import Variant, plan_variants
 from harness.experiment.schema import ExperimentSpec, PoolSpec, PromptSpec, TestsSpec
 from harness.experiment.trust import Trust, outside_problem, project_root
@@ -35,15 +37,6 @@ __all__ = [
 ]
 
 _BLOCKS = ("system", "user")
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """A prompt's compiled templates."""
-
-    id: str
-    system: CompiledTemplate | None
-    user: CompiledTemplate
 
 
 @dataclass(frozen=True)
@@ -176,25 +169,15 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.location.file, p.location.line, p.location.col))
 
 
-class _Checker:
+class _Checker(ProblemCollector):
     """Runs each stage of validation on whatever parts of the file are usable."""
 
     def __init__(self, doc: YamlDocument, base_dir: Path, trust: Trust, root: Path) -> None:
-        self.doc = doc
+        super().__init__(doc)
         self.base_dir = base_dir
         self.trust = trust
         self.root = root
-        self.problems: list[Problem] = []
         self.model_names: set[str] = set()
-
-    def error(self, location: Location, message: str) -> None:
-        self.problems.append(Problem(location, message))
-
-    def warn(self, location: Location, message: str) -> None:
-        self.problems.append(Problem(location, message, "warning"))
-
-    def at(self, *path: str | int, key: bool = False) -> Location:
-        return self.doc.locate(path, key=key)
 
     def run(self) -> Experiment | None:
         data: dict[str, Any] = self.doc.data

@@ -9,21 +9,21 @@ before 500 model calls rather than after.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from harness.checks import ArgRenderer, assert_shape_problem, split_assert
 from harness.errors import Location
+from harness.experiment._problems import ProblemCollector
 from harness.experiment.data import Case, PoolItem
+from harness.experiment.messages import Prompt, Shot, Style, build_messages
 from harness.experiment.schema import ExperimentSpec, TestsSpec
-from harness.templating import CompiledTemplate, TemplateError, compile_template
-
-if TYPE_CHECKING:
-    from harness.experiment.load import Prompt, _Checker
+from harness.templating import CompiledTemplate, TemplateError
 
 __all__ = ["check_renders", "check_rules"]
 
 
 def check_rules(
-    c: _Checker, spec: ExperimentSpec, pool: list[PoolItem] | None, cases: list[Case] | None
+    c: ProblemCollector, spec: ExperimentSpec, pool: list[PoolItem] | None, cases: list[Case] | None
 ) -> None:
     """Rules across keys: ids unique, shots fit the pool, selector needs are met."""
     _unique(c, [p.id for p in spec.prompts], "prompts", "id", "prompt id")
@@ -63,7 +63,7 @@ def check_rules(
         _check_match_field(c, spec, pool, cases)
 
 
-def _check_providers(c: _Checker, spec: ExperimentSpec) -> None:
+def _check_providers(c: ProblemCollector, spec: ExperimentSpec) -> None:
     from harness.models.registry import is_known_provider, provider_names
 
     for i, model in enumerate(spec.models):
@@ -76,7 +76,7 @@ def _check_providers(c: _Checker, spec: ExperimentSpec) -> None:
             )
 
 
-def _check_baseline(c: _Checker, spec: ExperimentSpec) -> None:
+def _check_baseline(c: ProblemCollector, spec: ExperimentSpec) -> None:
     """``baseline`` must name a variant the run has: a typo would silently drop it."""
     if spec.baseline is None:
         return
@@ -95,14 +95,16 @@ def _check_baseline(c: _Checker, spec: ExperimentSpec) -> None:
     )
 
 
-def _unique(c: _Checker, keys: list[str], section: str, field: str | None, what: str) -> None:
+def _unique(
+    c: ProblemCollector, keys: list[str], section: str, field: str | None, what: str
+) -> None:
     for i, key in enumerate(keys):
         if key in keys[:i]:
             where = c.at(section, i, field) if field else c.at(section, i)
             c.error(where, f"duplicate {what} {key!r}")
 
 
-def _check_selectors(c: _Checker, spec: ExperimentSpec, pool: list[PoolItem]) -> None:
+def _check_selectors(c: ProblemCollector, spec: ExperimentSpec, pool: list[PoolItem]) -> None:
     assert spec.examples is not None
     ids = {item.id for item in pool}
     max_k = max(spec.shots)
@@ -146,7 +148,7 @@ def _check_selectors(c: _Checker, spec: ExperimentSpec, pool: list[PoolItem]) ->
 
 
 def _check_match_field(
-    c: _Checker, spec: ExperimentSpec, pool: list[PoolItem], cases: list[Case]
+    c: ProblemCollector, spec: ExperimentSpec, pool: list[PoolItem], cases: list[Case]
 ) -> None:
     from harness.shots.selectors import normalise_text
 
@@ -203,7 +205,7 @@ class _Failures:
         self.first.setdefault(key, context)
         self.count[key] = self.count.get(key, 0) + 1
 
-    def report(self, c: _Checker) -> None:
+    def report(self, c: ProblemCollector) -> None:
         for (location, message), context in self.first.items():
             more = self.count[(location, message)] - 1
             suffix = f" (and {more} more)" if more else ""
@@ -211,90 +213,91 @@ class _Failures:
 
 
 def check_renders(
-    c: _Checker,
+    c: ProblemCollector,
     prompts: Sequence[Prompt],
     answer: CompiledTemplate | None,
     pool: Sequence[PoolItem],
     cases: Sequence[Case],
-    style: str,
+    style: Style,
     shots: Sequence[int],
     tests_spec: TestsSpec | None,
 ) -> None:
-    """Render every template against every case (and every pool item used as a shot)."""
+    """Build every case's messages (and every pool item's, as a shot) as a run would.
+
+    The messages come from :func:`build_messages`, the function rendering uses. Each case
+    is built with no shots (when the plan has ``0``) and with the first pool items as
+    shots; in multi-turn style the shots do not depend on the case, so each pool item is
+    built once as a shot rather than once per case.
+    """
     failures = _Failures()
     uses_pool = any(k > 0 for k in shots) and bool(pool)
-    examples: list[dict[str, Any]] = []
+    usable: list[tuple[PoolItem, Shot]] = []
     if uses_pool and answer is not None:
         for item in pool:
             try:
-                rendered = answer.render(item.vars)
+                usable.append((item, Shot(item.vars, answer.render(item.vars))))
             except TemplateError as exc:
                 failures.add(exc, f"pool item {item.id}")
-                continue
-            if len(examples) < max(shots):
-                examples.append({**item.vars, "answer": rendered})
-    example_sets: list[list[dict[str, Any]]] = ([[]] if 0 in shots else []) + (
-        [examples] if uses_pool else []
-    )
+    shown = [shot for _, shot in usable[: max(shots)]]
+    shot_sets: list[list[Shot]] = [[]] if 0 in shots or not uses_pool else []
+    if uses_pool and style == "inline":
+        shot_sets.append(shown)
     for prompt in prompts:
-        if style == "multiturn" and uses_pool:
-            for item in pool:
-                _try(failures, prompt.user, item.vars, f"prompt {prompt.id}, pool item {item.id}")
-        for case in cases:
-            context = f"prompt {prompt.id}, case {case.id}"
-            if prompt.system is not None:
-                _try(failures, prompt.system, case.vars, context)
-            if style == "inline":
-                for shown in example_sets or [[]]:
-                    _try(failures, prompt.user, {**case.vars, "examples": shown}, context)
-            else:
-                _try(failures, prompt.user, case.vars, context)
+        built = [
+            _try(failures, f"prompt {prompt.id}, case {case.id}", prompt, case.vars, shots, style)
+            for case in cases
+            for shots in shot_sets or [[]]
+        ]
+        if style == "multiturn" and built and built[0]:
+            # The first case builds alone, so a failure now is the shot's own.
+            for item, shot in usable:
+                context = f"prompt {prompt.id}, pool item {item.id}"
+                _try(failures, context, prompt, cases[0].vars, [shot], style)
     if tests_spec is not None:
         _check_assert_templates(c, failures, tests_spec, cases)
     failures.report(c)
 
 
 def _try(
-    failures: _Failures, template: CompiledTemplate, variables: Mapping[str, Any], context: str
-) -> None:
+    failures: _Failures,
+    context: str,
+    prompt: Prompt,
+    case_vars: Mapping[str, Any],
+    shots: Sequence[Shot],
+    style: Style,
+) -> bool:
+    """Build one case's messages; a failure is recorded and gives False."""
     try:
-        template.render(variables)
+        build_messages(prompt, case_vars, shots, style)
     except TemplateError as exc:
         failures.add(exc, context)
+        return False
+    return True
 
 
 def _check_assert_templates(
-    c: _Checker, failures: _Failures, spec: TestsSpec, cases: Sequence[Case]
+    c: ProblemCollector, failures: _Failures, spec: TestsSpec, cases: Sequence[Case]
 ) -> None:
-    compiled: dict[tuple[str, Location], CompiledTemplate | None] = {}
+    """Render every case's check arguments through the renderer the checks stage uses."""
+    args = ArgRenderer(c.doc.file)
 
-    def templates(value: Any, location: Location) -> list[CompiledTemplate]:
-        if isinstance(value, str):
-            if "{" not in value:
-                return []
-            key = (value, location)
-            if key not in compiled:
-                try:
-                    compiled[key] = compile_template(
-                        value, file=location.file, line=location.line, col=location.col
-                    )[None]
-                except TemplateError as exc:
-                    c.error(exc.location, exc.message)
-                    compiled[key] = None
-            found = compiled[key]
-            return [found] if found is not None else []
-        if isinstance(value, Mapping):
-            return [t for v in value.values() for t in templates(v, location)]
-        if isinstance(value, list):
-            return [t for v in value for t in templates(v, location)]
-        return []
+    def usable(entries: Sequence[Any], where: Sequence[Location]) -> list[Any]:
+        out = []
+        for entry, location in zip(entries, where, strict=True):
+            if assert_shape_problem(entry) is not None:
+                continue  # reported when the assertions were read
+            broken = args.compile(entry, location)
+            for exc in broken:
+                c.error(exc.location, exc.message)
+            if not broken:
+                out.append(split_assert(entry)[2])
+        return out
 
-    defaults = [
-        t
-        for i, entry in enumerate(spec.asserts)
-        for t in templates(entry, c.at("tests", "assert", i))
-    ]
+    defaults = usable(spec.asserts, [c.at("tests", "assert", i) for i in range(len(spec.asserts))])
     for case in cases:
-        own = [t for entry in case.asserts for t in templates(entry, case.location)]
-        for template in defaults + own:
-            _try(failures, template, case.vars, f"assertion, case {case.id}")
+        own = usable(case.asserts, [case.location] * len(case.asserts))
+        for arg in defaults + own:
+            try:
+                args.render(arg, case.vars)
+            except TemplateError as exc:
+                failures.add(exc, f"assertion, case {case.id}")

@@ -51,7 +51,7 @@ def render_messages(
     return build_messages(prompt, case_vars, shown, style)
 
 
-def prepare_selectors(experiment: Experiment) -> dict[str, ShotSelector]:
+def prepare_selectors(experiment: Experiment) -> dict[str, ShotSelector[PoolItem]]:
     """One prepared selector per selector key (similarity indexes are built here, once)."""
     pool_spec = experiment.spec.examples
     if pool_spec is None or not experiment.pool:
@@ -68,7 +68,7 @@ def render_variant(
     experiment: Experiment,
     variant: Variant,
     case: Case,
-    selectors: Mapping[str, ShotSelector] | None = None,
+    selectors: Mapping[str, ShotSelector[PoolItem]] | None = None,
 ) -> RenderedPrompt:
     """Render ``case`` under ``variant``: choose its shots, then build its messages."""
     if selectors is None:

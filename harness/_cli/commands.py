@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.experiment import Experiment, Variant
+    from harness.experiment import Experiment
     from harness.experiment.trust import Trust
-    from harness.report.summary import Summary
-    from harness.results import Result
 
 __all__ = [
     "compare_command",
@@ -216,14 +213,14 @@ def run_path(
     except KeyboardInterrupt:
         click.echo("interrupted: finished results are kept; continue with --resume", err=True)
         return 130
-    from harness.report.console import print_outcome
+    from harness._cli.console import print_outcome
 
     return print_outcome(result, fmt, output)
 
 
 def list_runs_command(home: Path | None) -> None:
+    from harness._cli.console import print_runs
     from harness.home import harness_home
-    from harness.report.console import print_runs
     from harness.runs import list_runs
 
     print_runs(list_runs(harness_home(home)))
@@ -232,8 +229,8 @@ def list_runs_command(home: Path | None) -> None:
 def show_command(
     ref: str, home: Path | None, failures: bool, variants: Sequence[str], fmt: str
 ) -> None:
+    from harness._cli.console import show_run
     from harness.home import harness_home
-    from harness.report.console import show_run
     from harness.runs import open_run
 
     run = open_run(harness_home(home), ref)
@@ -255,19 +252,6 @@ def compare_command(a: str, b: str, home: Path | None) -> int:
     return compare_runs(*runs)
 
 
-@dataclass(frozen=True)
-class _Decidable:
-    """The run as ``harness.report.decide.decide`` reads it.
-
-    ``decide`` still names the pipeline's outcome, whose ``variants`` are Variant objects
-    where the public RunResult's are ids; this carries what it reads, from public data.
-    """
-
-    summary: Summary
-    results: tuple[Result, ...]
-    variants: tuple[Variant, ...]
-
-
 def decide_command(
     path: str, concurrency: int | None, home: Path | None, trust: Trust | None = None
 ) -> int:
@@ -280,7 +264,6 @@ def decide_command(
     result = run(load_experiment(path, trust=trust), concurrency=concurrency, home=home)
     click.echo(format_report(result.summary, result.results, "table"))
     click.echo("")
-    planned = tuple(v.variant for v in result.summary.variants)
-    decided = decide(cast(Any, _Decidable(result.summary, result.results, planned)), home)
+    decided = decide(result, home)
     click.echo(decided.text)
     return 3 if result.aborted else 0

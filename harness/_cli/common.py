@@ -8,14 +8,13 @@ them; declaring each once keeps their names, help and environment variables from
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["FORMATS", "OptionalPath", "StepBar", "format_option", "home_option", "trust_options"]
+__all__ = ["FORMATS", "OptionalPath", "format_option", "home_option", "trust_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,28 +99,3 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         with_trust = option(with_trust)
     return with_trust
-
-
-class StepBar:
-    """A training progress bar (steps, loss) on stderr; silent when not a TTY.
-
-    Printing is the CLI's job: ``harness finetune train`` hands this to ``train_lora`` as
-    its ``on_step`` callback.
-    """
-
-    def __init__(self, desc: str) -> None:
-        self._bar: Any = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-    def __call__(self, step: int, total: int, loss: float) -> None:
-        if self._bar is not None:
-            self._bar.total = total
-            self._bar.update(1)
-            self._bar.set_postfix_str(f"loss={loss:.3f}", refresh=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

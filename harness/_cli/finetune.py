@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from harness._cli.common import StepBar, home_option
+from harness._cli.common import home_option
+from harness._progress import StepBar
 
 __all__ = ["finetune"]
 

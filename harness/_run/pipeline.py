@@ -164,9 +164,12 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
     options = options or RunOptions()
     home = harness_home(options.home)
     if exp.spec.finetune and not options.models:
+        from harness._progress import StepBar
         from harness.finetune.experiment import ensure_finetuned
 
-        ensure_finetuned(exp, options.home, log=lambda text: print(text, file=sys.stderr))
+        ensure_finetuned(
+            exp, options.home, log=lambda text: print(text, file=sys.stderr), progress=StepBar
+        )
     plan = plan_run(exp, options)
     # The cache opens first: when it cannot, no run folder is left behind as "running".
     cache = ResponseCache(home / "cache.sqlite") if options.use_cache else None

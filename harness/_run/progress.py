@@ -75,24 +75,3 @@ class Progress:
     ) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-class StepBar:
-    """A training progress bar (steps, loss) on stderr; silent when not a TTY."""
-
-    def __init__(self, desc: str) -> None:
-        self._bar: Any = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-    def __call__(self, step: int, total: int, loss: float) -> None:
-        if self._bar is not None:
-            self._bar.total = total
-            self._bar.update(1)
-            self._bar.set_postfix_str(f"loss={loss:.3f}", refresh=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from harness.experiment import Experiment, ModelSpec, Variant
 from harness.experiment.schema import FinetuneSpec
@@ -15,6 +16,17 @@ from harness.home import harness_home
 __all__ = ["FinetunedModel", "ensure_finetuned", "finetuned_models"]
 
 Log = Callable[[str], None]
+
+
+class StepReporter(Protocol):
+    """Shows training progress (the run's progress bar); ``close`` when training ends."""
+
+    def __call__(self, step: int, total: int, loss: float) -> None: ...
+    def close(self) -> None: ...
+
+
+#: Makes the reporter for one adapter, given its name (showing it is the caller's job).
+ProgressFactory = Callable[[str], StepReporter]
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,12 @@ def finetuned_models(exp: Experiment, home: Path | None = None) -> list[Finetune
     return out
 
 
-def ensure_finetuned(exp: Experiment, home: Path | None = None, log: Log = print) -> None:
+def ensure_finetuned(
+    exp: Experiment,
+    home: Path | None = None,
+    log: Log = print,
+    progress: ProgressFactory | None = None,
+) -> None:
     """Train every declared model whose adapter is missing or was trained on other data."""
     from harness.finetune.prepare import prepare_training_data, write_jsonl
 
@@ -71,12 +88,19 @@ def ensure_finetuned(exp: Experiment, home: Path | None = None, log: Log = print
             path = root / "finetune" / "data" / f"{exp.name}-{name}.jsonl"
             write_jsonl(path, examples)
             if spec.trainer == "local":
-                _ensure_local(spec, name, path, root, log)
+                _ensure_local(spec, name, path, root, log, progress)
             else:
                 _ensure_hosted(spec, name, path, root, log)
 
 
-def _ensure_local(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Log) -> None:
+def _ensure_local(
+    spec: FinetuneSpec,
+    name: str,
+    data: Path,
+    home: Path,
+    log: Log,
+    progress: ProgressFactory | None,
+) -> None:
     from harness.finetune.lora import LoraConfig, data_hash, train_lora
 
     config = LoraConfig(
@@ -96,13 +120,12 @@ def _ensure_local(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Lo
         f"fine-tuning {config.base}+{name} on {data.name} (LoRA r={config.rank}, "
         f"{config.epochs} epochs)..."
     )
-    from harness._run.progress import StepBar
-
-    bar = StepBar(name)
+    bar = progress(name) if progress is not None else None
     try:
         adapter = train_lora(data, config, home=home, on_step=bar)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     log(
         f"  {adapter.steps} steps in {adapter.seconds:.0f} s; loss {adapter.losses[0]:.3f} -> "
         f"{adapter.losses[-1]:.3f}"

@@ -9,20 +9,28 @@ curve when nested training sizes were trained.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tabulate import tabulate
 
 from harness.home import harness_home
-from harness.report.summary import VariantSummary, case_scores
+from harness.report.summary import Summary, VariantSummary, case_scores
+from harness.results import Result
 from harness.stats import Paired, paired_comparison
 
-if TYPE_CHECKING:
-    from harness._run.pipeline import RunOutcome
+__all__ = ["DecidableRun", "Decision", "decide"]
 
-__all__ = ["Decision", "decide"]
+
+class DecidableRun(Protocol):
+    """What a decision reads from a run: its summary and its results (a ``RunResult``)."""
+
+    @property
+    def summary(self) -> Summary: ...
+    @property
+    def results(self) -> Sequence[Result]: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class Decision:
     recommendation: str
 
 
-def _per_case(outcome: RunOutcome, variant_id: str) -> dict[str, float]:
+def _per_case(outcome: DecidableRun, variant_id: str) -> dict[str, float]:
     scores = case_scores(outcome.results).get(variant_id, {})
     return {c: sum(v) / len(v) for c, v in scores.items()}
 
@@ -66,9 +74,10 @@ def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
     return None, "unknown"
 
 
-def decide(outcome: RunOutcome, home: Path | None = None) -> Decision:
+def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
     root = harness_home(home)
-    tuned_ids = {v.id for v in outcome.variants if "+" in v.model or ":ft:" in v.model}
+    planned = [v.variant for v in outcome.summary.variants]
+    tuned_ids = {v.id for v in planned if "+" in v.model or ":ft:" in v.model}
     summary = outcome.summary
     prompts = [v for v in summary.variants if v.variant.id not in tuned_ids]
     tuned = [v for v in summary.variants if v.variant.id in tuned_ids]

@@ -10,15 +10,45 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from harness.experiment.data import Case, PoolItem
-from harness.experiment.schema import SelectorSpec
 from harness.shots.similarity import SimilarityIndex, build_index
 
-__all__ = ["ShotSelector", "build_selector", "normalise_text", "select_shots"]
+__all__ = [
+    "Record",
+    "SelectorOptions",
+    "ShotSelector",
+    "build_selector",
+    "normalise_text",
+    "select_shots",
+]
+
+
+class Record(Protocol):
+    """A pool item or test case as selection sees it (``harness.experiment``'s records)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def vars(self) -> Mapping[str, Any]: ...
+
+
+class SelectorOptions(Protocol):
+    """A selector's settings (the experiment's ``SelectorSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ids(self) -> Sequence[str] | None: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def embedding_model(self) -> str | None: ...
+
+
+Item = TypeVar("Item", bound=Record)
 
 
 def normalise_text(value: Any) -> str:
@@ -32,16 +62,16 @@ def _rng(seed: int, case_id: str, salt: str) -> random.Random:
 
 
 @dataclass(frozen=True)
-class ShotSelector:
+class ShotSelector(Generic[Item]):
     """A selector prepared for one pool (indexes are built once, used for every case)."""
 
-    spec: SelectorSpec
-    pool: tuple[PoolItem, ...]
+    spec: SelectorOptions
+    pool: tuple[Item, ...]
     match_on: str
     balance_on: str | None = None
     index: SimilarityIndex | None = None
 
-    def eligible(self, case: Case) -> list[int]:
+    def eligible(self, case: Record) -> list[int]:
         """Indexes of pool items the case may see (everything except its own twin)."""
         if self.match_on not in case.vars:
             return list(range(len(self.pool)))
@@ -52,7 +82,7 @@ class ShotSelector:
             if normalise_text(item.vars.get(self.match_on, "")) != own
         ]
 
-    def select(self, case: Case, k: int, seed: int | None) -> tuple[PoolItem, ...]:
+    def select(self, case: Record, k: int, seed: int | None) -> tuple[Item, ...]:
         """The k shots for ``case``, in the order they are shown."""
         if k <= 0:
             return ()
@@ -73,7 +103,7 @@ class ShotSelector:
             chosen = self._similar(case, allowed, k)
         return tuple(self.pool[i] for i in chosen)
 
-    def _balanced(self, case: Case, allowed: list[int], k: int, seed: int) -> list[int]:
+    def _balanced(self, case: Record, allowed: list[int], k: int, seed: int) -> list[int]:
         assert self.balance_on is not None
         rng = _rng(seed, case.id, "balanced")
         groups: dict[str, list[int]] = {}
@@ -96,7 +126,7 @@ class ShotSelector:
         rng.shuffle(chosen)  # no fixed label order for the model to latch on to
         return chosen
 
-    def _similar(self, case: Case, allowed: list[int], k: int) -> list[int]:
+    def _similar(self, case: Record, allowed: list[int], k: int) -> list[int]:
         assert self.index is not None
         scores = self.index.scores(str(case.vars.get(self.match_on, "")))
         ranked = sorted(allowed, key=lambda i: (-scores[i], i))[:k]
@@ -104,12 +134,12 @@ class ShotSelector:
 
 
 def build_selector(
-    spec: SelectorSpec,
-    pool: Sequence[PoolItem],
+    spec: SelectorOptions,
+    pool: Sequence[Item],
     *,
     match_on: str,
     balance_on: str | None = None,
-) -> ShotSelector:
+) -> ShotSelector[Item]:
     """Prepare a selector for ``pool`` (builds the similarity index for ``similar``)."""
     items = tuple(pool)
     index = None
@@ -120,7 +150,7 @@ def build_selector(
 
 
 def select_shots(
-    selector: ShotSelector, case: Case, k: int, seed: int | None = None
-) -> tuple[PoolItem, ...]:
+    selector: ShotSelector[Item], case: Record, k: int, seed: int | None = None
+) -> tuple[Item, ...]:
     """The shots ``case`` sees under ``selector`` with ``k`` examples and ``seed``."""
     return selector.select(case, k, seed)

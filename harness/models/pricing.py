@@ -1,7 +1,7 @@
 """Token prices, kept as data (``prices.json``) and overridable per model in the experiment.
 
 Also what a prompt will be billed as: OpenAI models' prompts are counted exactly with their
-tiktoken encoding (offline, from ``bpe-openai``; see harness.finetune.tokens), others are
+tiktoken encoding (offline, from ``bpe-openai``; see harness.models.tokens), others are
 estimated at 4 characters a token. ``--max-cost`` reserves on these counts and calibrates
 them against the tokens servers report, so an estimate only has to be cheap, not right.
 """
@@ -78,7 +78,7 @@ def prompt_token_counter(model_id: str) -> tuple[PromptCounter, bool]:
     dry run) should ask.
     """
     if model_id.startswith("openai:"):
-        from harness.finetune.tokens import count_message_tokens, tokenizer_label
+        from harness.models.tokens import count_message_tokens, tokenizer_label
 
         if tokenizer_label(model_id) != "estimate":
 

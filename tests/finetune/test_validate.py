@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from harness.finetune import tokens
 from harness.finetune.validate import GUIDE_CATEGORIES, validate_file
+from harness.models import tokens as model_tokens
 
 # --- The guide's code (openai-cookbook, examples/Chat_finetuning_data_prep.ipynb, MIT),
 # --- kept as it is there apart from taking the dataset and encoding as arguments.
@@ -253,7 +254,7 @@ TOY = [
 @pytest.fixture
 def cl100k() -> Any:
     """The guide's encoding, built offline from bpe-openai's file; skip without the packages."""
-    encoding = tokens._encoding("cl100k_base")
+    encoding = model_tokens._encoding("cl100k_base")
     if encoding is None:
         pytest.skip("tiktoken and bpe-openai are needed for exact counts")
     return encoding
@@ -315,7 +316,7 @@ def test_tool_calls_and_tools_count_as_json() -> None:
 
 
 def test_estimate_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokens, "_encoding", lambda name: None)  # as if tiktoken were missing
+    monkeypatch.setattr(model_tokens, "_encoding", lambda name: None)  # as if tiktoken were missing
     path = write_lines(tmp_path / "d.jsonl", [_chat(("user", "abcdefgh"), ("assistant", "abcde"))])
     total, assistant, exact = tokens.count_message_tokens(json.loads(path.read_text())["messages"])
     # per message 3 + ceil(len(role) / 4) + ceil(len(content) / 4), then 3; assistant ceil(5/4)

@@ -37,8 +37,7 @@ from harness.errors import (
     TemplateError,
     TemplateSyntaxProblem,
 )
-from harness.experiment.schema import ModelSpec
-from harness.models.base import ModelRequest, ModelResponse, Provider
+from harness.models.base import ModelRef, ModelRequest, ModelResponse, Provider, ProviderOptions
 
 # Private control flow that never reaches a caller, each outside the family on purpose
 # (the reason is a comment at its definition).
@@ -202,7 +201,7 @@ class _Scripted(Provider):
     """Raises the given failures in turn, then answers "ok"."""
 
     def __init__(self, failures: list[BaseException]) -> None:
-        super().__init__(ModelSpec.model_validate({"id": "fake:scripted"}))
+        super().__init__(ModelRef("fake", "scripted"), ProviderOptions())
         self.failures = failures
         self.calls = 0
 
@@ -216,7 +215,7 @@ class _Scripted(Provider):
 def _run(failures: list[BaseException], attempts: int = 3) -> tuple[Execution, int]:
     provider = _Scripted(failures)
     task = Task(
-        "k", "v", "c", 0, "fake:scripted", ModelRequest(({"role": "user", "content": "q"},), {})
+        "k", "v", "c", 0, "fake:scripted", ModelRequest(({"role": "user", "content": "q"},))
     )
     execution = asyncio.run(
         execute(

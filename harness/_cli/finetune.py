@@ -125,16 +125,20 @@ def train(
         return
     from harness.errors import HarnessError
     from harness.finetune.lora import LoraConfig, nested_subsets, train_lora
+    from harness.models.base import ModelRef
 
-    provider, _, base_model = base.partition(":")
-    if provider != "local" or not base_model:
+    try:
+        ref: ModelRef | None = ModelRef.parse(base)
+    except ValueError:
+        ref = None
+    if ref is None or ref.provider != "local":
         raise HarnessError(
             f"--base {base!r}: local training needs a local:MODEL base "
             "(use --trainer openai for hosted models)"
         )
     config = LoraConfig(
         name=name,
-        base=base_model,
+        base=ref.name,
         mode=mode,  # type: ignore[arg-type]
         epochs=epochs,
         learning_rate=learning_rate,

@@ -247,7 +247,7 @@ def estimate(
         price = plan.prices[variant.model]
         count, exact = prompt_token_counter(plan.models[variant.model].id)
         prompt = sum(count(t.request.messages) for t in tasks)
-        completion = sum(int(t.request.params["max_tokens"]) for t in tasks)
+        completion = sum(t.request.params.max_tokens or 0 for t in tasks)
         cost = None if price is None else price.cost(prompt, completion)
         rows.append(VariantEstimate(variant.id, len(tasks), prompt, completion, cost, exact))
     return RunEstimate(tuple(rows), tuple(key_destinations(exp.spec)))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.models.base import GenerationParams
 
 __all__ = ["ResponseCache", "request_key", "response_entry"]
 
@@ -41,11 +42,11 @@ _NOT_DAMAGE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY",
 
 
 def request_key(
-    identity: Mapping[str, Any], messages: Any, params: Mapping[str, Any], repeat: int
+    identity: Mapping[str, Any], messages: Any, params: GenerationParams, repeat: int
 ) -> str:
     """A stable hash of everything that determines a model's answer."""
     blob = json.dumps(
-        [identity, messages, params, repeat],
+        [identity, messages, params.to_dict(), repeat],
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

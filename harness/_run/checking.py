@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,16 @@ from harness.checks.evaluate import ArgRenderer, check_result
 from harness.checks.judge import judge_messages, judge_model, parse_verdict
 from harness.errors import HarnessError
 from harness.experiment import Experiment, ModelSpec
-from harness.models.base import ModelRequest
+from harness.models.base import GenerationParams, ModelRequest
 from harness.models.pricing import price_for
-from harness.models.registry import create_provider, provider_class
+from harness.models.registry import create_provider, model_identity
 from harness.results import Result
 
 __all__ = ["CheckedRun", "check_run"]
 
-_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 160}
+_JUDGE_PARAMS = GenerationParams(temperature=0.0, max_tokens=160)
 # Servers that take it are asked for a JSON object; the verdict parser accepts either form.
-_JSON_REPLY = {"response_format": {"type": "json_object"}}
+_JSON_REPLY = {"type": "json_object"}
 
 
 @dataclass
@@ -143,7 +143,7 @@ def _judge(
                 model = judge_model(arg)
                 spec = specs.get(model) or known.get(model) or ModelSpec.model_validate(model)
                 specs[model] = spec
-                identity = provider_class(spec.id.partition(":")[0]).identity_for(spec)
+                identity = model_identity(spec.ref, spec.options)
             except Exception as exc:  # noqa: BLE001 - a broken judge is this result's error
                 verdicts[(r.key, index)] = f"judge unavailable: {getattr(exc, 'message', exc)}"
                 continue
@@ -171,13 +171,13 @@ def _judge(
     return verdicts, len(tasks) + len(refused)
 
 
-def _judge_params(spec: ModelSpec, *, structured: bool) -> dict[str, Any]:
-    json_reply = structured and spec.id.startswith("openai:")
-    return {**_JUDGE_PARAMS, **_JSON_REPLY} if json_reply else dict(_JUDGE_PARAMS)
+def _judge_params(spec: ModelSpec, *, structured: bool) -> GenerationParams:
+    json_reply = structured and spec.ref.provider == "openai"
+    return replace(_JUDGE_PARAMS, response_format=_JSON_REPLY) if json_reply else _JUDGE_PARAMS
 
 
 def _without_response_format(task: Task, spec: ModelSpec) -> Task:
-    identity = provider_class(spec.id.partition(":")[0]).identity_for(spec)
+    identity = model_identity(spec.ref, spec.options)
     params = _judge_params(spec, structured=False)
     key = request_key(identity, task.request.messages, params, 0)
     request = ModelRequest(task.request.messages, params)
@@ -211,15 +211,13 @@ def _ask(
     used = {t.model for t in tasks}
 
     async def run() -> dict[tuple[str, str, int], Result]:
-        providers = {m: create_provider(specs[m]) for m in used}
-        for provider in providers.values():
-            provider.home = home
+        providers = {m: create_provider(specs[m].ref, specs[m].options, home=home) for m in used}
         try:
             execution = await execute(
                 tasks,
                 providers,
                 concurrency={m: type(p).default_concurrency for m, p in providers.items()},
-                prices={m: price_for(specs[m]) for m in used},
+                prices={m: price_for(specs[m].id, specs[m].price) for m in used},
                 cache=cache,
             )
         finally:

@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness._redact import register_secret
 from harness._run.budget import Budget, spent_by
@@ -35,9 +34,9 @@ from harness.experiment import (
     plan_variants,
 )
 from harness.home import harness_home
-from harness.models.base import ModelRequest, Provider
+from harness.models.base import GenerationParams, ModelRequest, Provider
 from harness.models.pricing import Price, price_for, prompt_token_counter
-from harness.models.registry import create_provider, provider_class
+from harness.models.registry import create_provider, model_identity, provider_class
 from harness.render import prepare_selectors, render_variant
 from harness.report.curve import curve_table, learning_curve, plot_learning_curve
 from harness.report.summary import Summary, summarize
@@ -124,11 +123,9 @@ def select_variants(
 def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
     """Variants, their models and every request, rendered and keyed."""
     variants, models = select_variants(exp, options)
-    prices = {key: price_for(m) for key, m in models.items()}
+    prices = {key: price_for(m.id, m.price) for key, m in models.items()}
     params = {key: _params(exp, m) for key, m in models.items()}
-    identity = {
-        key: provider_class(m.id.partition(":")[0]).identity_for(m) for key, m in models.items()
-    }
+    identity = {key: model_identity(m.ref, m.options) for key, m in models.items()}
     repeats = options.repeats or exp.spec.repeats
     selectors = prepare_selectors(exp)
     tasks: list[Task] = []
@@ -152,11 +149,11 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
     return _Plan(variants, models, tasks, prices)
 
 
-def _params(exp: Experiment, model: ModelSpec) -> dict[str, Any]:
+def _params(exp: Experiment, model: ModelSpec) -> GenerationParams:
     merged = exp.spec.params.model_dump(exclude_none=True)
     if model.params is not None:
         merged.update(model.params.model_dump(exclude_unset=True, exclude_none=True))
-    return merged
+    return GenerationParams.from_dict(merged)
 
 
 def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOutcome:
@@ -203,8 +200,9 @@ def _new_run(
     home: Path, exp: Experiment, plan: _Plan, options: RunOptions
 ) -> tuple[RunDir, RunLock]:
     for model in plan.models.values():
-        if model.api_key:
-            register_secret(model.api_key)  # a key written in the file stays out of the copy
+        key = model.options.get("api_key")
+        if isinstance(key, str) and key:
+            register_secret(key)  # a key written in the file stays out of the copy
     return new_run(
         home,
         exp.name,
@@ -298,8 +296,8 @@ class Providers(dict[str, Provider]):
         self._home = home
 
     def __missing__(self, key: str) -> Provider:
-        provider = create_provider(self._specs[key])
-        provider.home = self._home
+        spec = self._specs[key]
+        provider = create_provider(spec.ref, spec.options, home=self._home)
         self[key] = provider
         return provider
 
@@ -328,7 +326,7 @@ async def _execute(
         key: options.concurrency
         or plan.models[key].concurrency
         or exp.spec.concurrency
-        or provider_class(plan.models[key].id.partition(":")[0]).default_concurrency
+        or provider_class(plan.models[key].ref.provider).default_concurrency
         for key in used
     }
     from harness._run.progress import Progress

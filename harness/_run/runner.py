@@ -235,7 +235,7 @@ class _Run:
                 await self.attempt(task)
                 continue
             prompt_tokens = budget.prompt_tokens(task.model, task.request.messages)
-            max_tokens = int(task.request.params.get("max_tokens") or 0)
+            max_tokens = task.request.params.max_tokens or 0
             reservation = await budget.reserve(task.model, prompt_tokens, max_tokens)
             if reservation is None or execution.aborted is not None:
                 if reservation is None and execution.aborted is None:

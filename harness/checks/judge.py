@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.checks.builtin import CheckError, Verdict
-from harness.experiment.schema import DEFAULT_MODEL
+from harness.models.registry import DEFAULT_MODEL
 
 __all__ = ["JUDGE_SYSTEM", "judge_messages", "judge_model", "parse_verdict"]
 

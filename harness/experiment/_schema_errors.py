@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,9 +17,17 @@ __all__ = ["schema_problems"]
 
 
 def schema_problems(
-    exc: ValidationError, doc: YamlDocument, model: type[BaseModel], prefix: Path_ = ()
+    exc: ValidationError,
+    doc: YamlDocument,
+    model: type[BaseModel],
+    prefix: Path_ = (),
+    *,
+    also_allowed: Iterable[str] = (),
 ) -> list[Problem]:
-    """One problem per pydantic error, located in ``doc`` (``prefix`` is the model's path)."""
+    """One problem per pydantic error, located in ``doc`` (``prefix`` is the model's path).
+
+    ``also_allowed`` names keys valid beside ``model``'s own (offered as did-you-means).
+    """
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -26,19 +35,20 @@ def schema_problems(
         kind = err["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            allowed = sorted(_fields_at(model, loc[:-1]))
+            beside = set(also_allowed) if len(loc) == 1 else set()
+            allowed = sorted(_fields_at(model, loc[:-1]) | beside)
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             message = f"unknown key '{key}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
             if allowed and not hint:
                 message += f" (allowed: {', '.join(allowed)})"
             out.append(Problem(doc.locate(path, key=True), message))
         elif kind == "missing":
-            where = _dotted(loc[:-1])
+            where = _dotted(path[:-1])
             message = f"missing required key '{loc[-1]}'" + (f" in {where}" if where else "")
             out.append(Problem(doc.locate(path[:-1]), message))
         else:
             message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            where = _dotted(loc)
+            where = _dotted(path)
             out.append(Problem(doc.locate(path), f"{where}: {message}" if where else message))
     return out
 

@@ -23,8 +23,9 @@ from harness.experiment._yaml import Path_, YamlDocument, load_yaml_text, read_t
 from harness.experiment.data import Case, PoolItem, display_path, load_records
 from harness.experiment.messages import Prompt
 from harness.experiment.plan import Variant, plan_variants
-from harness.experiment.schema import ExperimentSpec, PoolSpec, PromptSpec, TestsSpec
+from harness.experiment.schema import ExperimentSpec, ModelSpec, PoolSpec, PromptSpec, TestsSpec
 from harness.experiment.trust import Trust, outside_problem, project_root
+from harness.models.base import ModelRef
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
 __all__ = [
@@ -193,9 +194,7 @@ class _Checker(ProblemCollector):
                 m.key for m in rules_spec.models
             }
             for i, model in enumerate(rules_spec.models):
-                problem = model.api_key_env and self.trust.env_problem(model.api_key_env)
-                if problem:
-                    self.error(self.at("models", i, "api_key_env"), problem)
+                self.check_model_options(i, model)
         prompts_raw: list[Any] = data["prompts"] if isinstance(data.get("prompts"), list) else []
         prompt_specs = spec.prompts if spec else _parts(PromptSpec, prompts_raw)
         pool_spec = spec.examples if spec else _part(PoolSpec, data.get("examples"))
@@ -355,6 +354,25 @@ class _Checker(ProblemCollector):
         self.check_unique_ids(cases, "test case")
         return cases
 
+    def check_model_options(self, index: int, model: ModelSpec) -> None:
+        """The model's provider options, checked by the provider's own ``Options`` model."""
+        from harness.models.registry import is_known_provider, provider_class
+
+        env = model.options.get("api_key_env")
+        problem = isinstance(env, str) and env and self.trust.env_problem(env)
+        if problem:
+            self.error(self.at("models", index, "api_key_env"), problem)
+        if not is_known_provider(model.ref.provider):
+            return  # reported with the experiment's rules
+        options = provider_class(model.ref.provider).Options
+        try:
+            options.model_validate(model.options)
+        except ValidationError as exc:
+            core = set(ModelSpec.model_fields)
+            self.problems.extend(
+                schema_problems(exc, self.doc, options, ("models", index), also_allowed=core)
+            )
+
     def assert_problems(self, entry: Any) -> list[str]:
         """Everything wrong with one assertion that can be known before sending."""
         from harness.checks import assert_shape_problem
@@ -371,8 +389,9 @@ class _Checker(ProblemCollector):
             return None
         from harness.models.registry import is_known_provider, provider_names
 
-        provider, sep, name = model.partition(":")
-        if not sep or not provider or not name:
+        try:
+            provider = ModelRef.parse(model).provider
+        except ValueError:
             return f"judge model {model!r} must look like provider:name, e.g. local:smollm2"
         if not is_known_provider(provider):
             return (

@@ -67,7 +67,7 @@ def _check_providers(c: ProblemCollector, spec: ExperimentSpec) -> None:
     from harness.models.registry import is_known_provider, provider_names
 
     for i, model in enumerate(spec.models):
-        provider = model.id.partition(":")[0]
+        provider = model.ref.provider
         if not is_known_provider(provider):
             known = ", ".join(provider_names())
             c.error(

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.models.base import ModelRef
+from harness.models.registry import DEFAULT_MODEL
+
 __all__ = [
     "DEFAULT_MODEL",
     "SELECTOR_NAMES",
@@ -28,7 +31,6 @@ __all__ = [
     "TestsSpec",
 ]
 
-DEFAULT_MODEL = "local:smollm2"
 SELECTOR_NAMES = ("fixed", "first", "random", "balanced", "similar")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+@-]*$")
 
@@ -71,22 +73,35 @@ class Params(_Strict):
         return [value] if isinstance(value, str) else value
 
 
-class ModelSpec(_Strict):
-    """A model to query: ``provider:name`` plus per-model connection settings."""
+def _document_builtin_options(schema: dict[str, Any]) -> None:
+    """The JSON schema lists the built-in providers' options (plug-ins add their own)."""
+    from harness.models.local import LocalOptions
+    from harness.models.openai import OpenAIOptions
+
+    properties = schema.setdefault("properties", {})
+    for options in (OpenAIOptions, LocalOptions):
+        for name, prop in options.model_json_schema()["properties"].items():
+            properties.setdefault(name, prop)
+
+
+class ModelSpec(BaseModel):
+    """A model to query: ``provider:name``, how the harness uses it, and its provider's options.
+
+    Keys other than the fields below are the provider's own options (``base_url`` for
+    ``openai:``, ``batch_size`` for ``local:``, a plug-in's); the provider's ``Options``
+    model validates them, and ``harness validate`` reports a bad one at its line.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=_document_builtin_options,
+    )
 
     id: str = Field(description="provider:model, e.g. local:smollm2 or openai:gpt-4o-mini")
     label: str | None = Field(None, description="Short name used in variant ids")
-    base_url: str | None = None
-    api_key: str | None = Field(None, description="Prefer api_key_env: files get shared")
-    api_key_env: str | None = None
     concurrency: int | None = Field(None, ge=1, le=10_000)
-    timeout: float | None = Field(None, gt=0, description="Seconds per request (HTTP)")
-    batch_size: int | None = Field(None, ge=1, le=4096, description="Local models: batch size")
-    device: str | None = Field(None, description="Local models: cpu, cuda, cuda:1 (default: auto)")
-    dtype: str | None = Field(None, description="Local models: float32, bfloat16, float16")
-    threads: int | None = Field(
-        None, ge=1, le=1024, description="Local models on CPU: torch threads"
-    )
     params: Params | None = None
     price: dict[str, float] | None = Field(
         None, description="USD per million tokens: {input: ..., output: ...}"
@@ -100,10 +115,18 @@ class ModelSpec(_Strict):
     @field_validator("id")
     @classmethod
     def _provider_prefix(cls, value: str) -> str:
-        provider, sep, name = value.partition(":")
-        if not sep or not provider or not name:
-            raise ValueError(f"model {value!r} must look like provider:name, e.g. local:smollm2")
+        ModelRef.parse(value)
         return value
+
+    @property
+    def ref(self) -> ModelRef:
+        """The parsed ``provider:name``."""
+        return ModelRef.parse(self.id)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The provider's options as written (validated by the provider's ``Options``)."""
+        return dict(self.model_extra or {})
 
     @field_validator("price")
     @classmethod

@@ -82,15 +82,16 @@ def key_destinations(spec: ExperimentSpec) -> list[str]:
     """For each model whose address the file sets: which key would be sent there."""
     lines = []
     for model in spec.models:
-        if model.base_url is None or not model.id.startswith("openai:"):
+        options = model.options
+        if options.get("base_url") is None or model.ref.provider != "openai":
             continue
-        if model.api_key is not None:
+        if options.get("api_key") is not None:
             source = "the key written in the file"
-        elif model.api_key_env:
-            source = f"${model.api_key_env}"
+        elif options.get("api_key_env"):
+            source = f"${options['api_key_env']}"
         elif os.environ.get("OPENAI_API_KEY"):
             source = "$OPENAI_API_KEY (your key)"
         else:
             source = "no key"
-        lines.append(f"{model.key} sends {source} to {model.base_url}")
+        lines.append(f"{model.key} sends {source} to {options['base_url']}")
     return lines

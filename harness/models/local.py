@@ -10,26 +10,45 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.experiment.schema import ModelSpec
+from pydantic import Field
+
 from harness.models.base import (
     FatalModelError,
+    ModelRef,
     ModelRequest,
     ModelResponse,
     Provider,
+    ProviderOptions,
     RequestError,
 )
 
-__all__ = ["LocalProvider"]
+__all__ = ["LocalOptions", "LocalProvider"]
+
+
+class LocalOptions(ProviderOptions):
+    """How a ``local:`` model runs in this process."""
+
+    batch_size: int | None = Field(None, ge=1, le=4096, description="Local models: batch size")
+    device: str | None = Field(None, description="Local models: cpu, cuda, cuda:1 (default: auto)")
+    dtype: str | None = Field(None, description="Local models: float32, bfloat16, float16")
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="Local models on CPU: torch threads"
+    )
 
 
 class LocalProvider(Provider):
+    Options: ClassVar[type[ProviderOptions]] = LocalOptions
     default_concurrency: ClassVar[int] = 32
+    options: LocalOptions
 
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.batch_size = spec.batch_size or 16
+    def __init__(
+        self, ref: ModelRef, options: ProviderOptions, *, home: Path | None = None
+    ) -> None:
+        super().__init__(ref, options, home=home)
+        self.batch_size = self.options.batch_size or 16
         self._engine: Any = None
         self._load_lock = asyncio.Lock()
         self._pending: list[tuple[ModelRequest, asyncio.Future[ModelResponse]]] = []
@@ -40,13 +59,13 @@ class LocalProvider(Provider):
             if self._engine is None:
                 from harness.models._local_engine import load_engine
 
-                spec = self.spec
+                opts = self.options
                 self._engine = await asyncio.to_thread(
                     load_engine,
                     self.model,
-                    device=spec.device,
-                    dtype=spec.dtype,
-                    threads=spec.threads,
+                    device=opts.device,
+                    dtype=opts.dtype,
+                    threads=opts.threads,
                     home=self.home,
                 )
         return self._engine
@@ -79,11 +98,11 @@ class LocalProvider(Provider):
                 generations = await asyncio.to_thread(
                     engine.generate,
                     [list(r.messages) for r, _ in batch],
-                    max_tokens=int(params.get("max_tokens") or 256),
-                    temperature=float(params.get("temperature") or 0.0),
-                    top_p=params.get("top_p"),
-                    seed=params.get("seed"),
-                    stop=params.get("stop"),
+                    max_tokens=int(params.max_tokens or 256),
+                    temperature=float(params.temperature or 0.0),
+                    top_p=params.top_p,
+                    seed=params.seed,
+                    stop=list(params.stop) if params.stop else None,
                     batch_size=self.batch_size,
                 )
             except Exception as exc:  # noqa: BLE001 - reported per request, run goes on
@@ -111,4 +130,4 @@ class LocalProvider(Provider):
 
 
 def _params_key(request: ModelRequest) -> str:
-    return json.dumps(dict(request.params), sort_keys=True, default=str)
+    return json.dumps(request.params.to_dict(), sort_keys=True, default=str)

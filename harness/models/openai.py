@@ -21,19 +21,21 @@ import os
 import sys
 import time
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from harness._redact import register_secret
 from harness.errors import ModelError
-from harness.experiment.schema import ModelSpec
 from harness.models.base import (
     FatalModelError,
+    ModelRef,
     ModelRequest,
     ModelResponse,
     Provider,
     ProviderError,
+    ProviderOptions,
     RequestError,
     RetryableError,
 )
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIOptions", "OpenAIProvider"]
 
 _PASS_THROUGH = ("temperature", "max_tokens", "top_p", "seed", "stop", "response_format")
 _FATAL_CODES = {"insufficient_quota", "invalid_api_key", "model_not_found", "billing_not_active"}
@@ -78,26 +80,40 @@ class _Completion(BaseModel, strict=True):
     usage: _Usage | None = None
 
 
-class OpenAIProvider(Provider):
-    default_concurrency: ClassVar[int] = 32
+class OpenAIOptions(ProviderOptions):
+    """Where an ``openai:`` model is served and with which key."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = spec.api_key
-        if key is None and spec.api_key_env:
-            key = os.environ.get(spec.api_key_env)
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (HTTP)")
+    api_key: str | None = Field(None, description="Prefer api_key_env: files get shared")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key")
+    timeout: float | None = Field(None, gt=0, description="Seconds per request (HTTP)")
+
+
+class OpenAIProvider(Provider):
+    Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
+    default_concurrency: ClassVar[int] = 32
+    options: OpenAIOptions
+
+    def __init__(
+        self, ref: ModelRef, options: ProviderOptions, *, home: Path | None = None
+    ) -> None:
+        super().__init__(ref, options, home=home)
+        opts = self.options
+        self.base_url = _base_url(opts)
+        key = opts.api_key
+        if key is None and opts.api_key_env:
+            key = os.environ.get(opts.api_key_env)
             if not key:
-                raise ModelError(f"{spec.id}: environment variable {spec.api_key_env} is not set")
+                raise ModelError(f"{ref}: environment variable {opts.api_key_env} is not set")
         key = key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url is None:
                 raise ModelError(
-                    f"{spec.id}: no API key: set OPENAI_API_KEY, or the model's api_key_env"
+                    f"{ref}: no API key: set OPENAI_API_KEY, or the model's api_key_env"
                 )
             key = "not-needed"  # local servers (vLLM, llama.cpp, Ollama) accept any key
         register_secret(key)  # servers echo keys in error messages, which are stored
-        self.deadline = spec.timeout or DEFAULT_TIMEOUT
+        self.deadline = opts.timeout or DEFAULT_TIMEOUT
         self.max_body_bytes = MAX_BODY_BYTES
         import openai  # imported here: a fully cached run never pays for it
 
@@ -111,16 +127,15 @@ class OpenAIProvider(Provider):
         )
 
     @classmethod
-    def identity_for(cls, spec: ModelSpec) -> dict[str, Any]:
-        base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        return {"provider": "openai", "model": spec.id.partition(":")[2], "base_url": base_url}
+    def identity(cls, ref: ModelRef, options: ProviderOptions) -> dict[str, Any]:
+        assert isinstance(options, OpenAIOptions)
+        return {"provider": "openai", "model": ref.name, "base_url": _base_url(options)}
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         body: dict[str, Any] = {"model": self.model, "messages": list(request.messages)}
-        body.update(
-            {k: request.params[k] for k in _PASS_THROUGH if request.params.get(k) is not None}
-        )
-        body.update(request.params.get("extra_body") or {})
+        params = request.params.to_dict()
+        body.update({k: params[k] for k in _PASS_THROUGH if k in params})
+        body.update(params.get("extra_body") or {})
         start = time.perf_counter()
         try:
             content = await _within(self.deadline, self._send(body))
@@ -157,6 +172,10 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _base_url(options: OpenAIOptions) -> str | None:
+    return options.base_url or os.environ.get("OPENAI_BASE_URL") or None
 
 
 async def _within(seconds: float, awaitable: Awaitable[_T]) -> _T:

@@ -16,8 +16,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from harness.experiment.schema import ModelSpec
-
 __all__ = [
     "Price",
     "PromptCounter",
@@ -47,16 +45,16 @@ def _table() -> dict[str, dict[str, float]]:
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
 
-def price_for(spec: ModelSpec) -> Price | None:
-    """The model's price: the experiment's override, else the table (exact id, then globs)."""
-    if spec.price is not None:
-        return Price(float(spec.price.get("input", 0.0)), float(spec.price.get("output", 0.0)))
+def price_for(model_id: str, override: Mapping[str, float] | None = None) -> Price | None:
+    """The model's price: the experiment's ``override``, else the table (exact id, globs)."""
+    if override is not None:
+        return Price(float(override.get("input", 0.0)), float(override.get("output", 0.0)))
     table = _table()
-    entry = table.get(spec.id)
+    entry = table.get(model_id)
     if entry is None:
-        entry = next((v for k, v in table.items() if fnmatch.fnmatchcase(spec.id, k)), None)
-    if entry is None and spec.id.startswith("openai:ft:"):  # fine-tuned: priced as its base
-        base = spec.id.removeprefix("openai:ft:").split(":", 1)[0]
+        entry = next((v for k, v in table.items() if fnmatch.fnmatchcase(model_id, k)), None)
+    if entry is None and model_id.startswith("openai:ft:"):  # fine-tuned: priced as its base
+        base = model_id.removeprefix("openai:ft:").split(":", 1)[0]
         entry = table.get(f"openai:{base}")
     return None if entry is None else Price(entry["input"], entry["output"])
 

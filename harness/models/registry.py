@@ -1,4 +1,4 @@
-"""Provider registry: ``provider:model`` ids resolve to provider classes.
+"""Provider registry: ``provider:model`` references resolve to provider classes.
 
 Built-ins are ``local`` and ``openai``. Other packages add providers through the
 ``harness.providers`` entry-point group, e.g. in their pyproject.toml::
@@ -10,21 +10,30 @@ Built-ins are ``local`` and ``openai``. Other packages add providers through the
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
 
-from harness.errors import HarnessError
-from harness.experiment.schema import ModelSpec
-from harness.models.base import Provider
+from pydantic import ValidationError
+
+from harness.errors import HarnessError, ModelError
+from harness.models.base import ModelRef, Provider, ProviderOptions
 
 __all__ = [
+    "DEFAULT_MODEL",
     "ENTRY_POINT_GROUP",
     "create_provider",
     "is_known_provider",
+    "model_identity",
     "provider_class",
     "provider_names",
+    "provider_options",
 ]
 
 ENTRY_POINT_GROUP = "harness.providers"
+#: The model an experiment (or a judge) uses when it names none: the embedded one.
+DEFAULT_MODEL = "local:smollm2"
 _BUILTIN = {
     "local": "harness.models.local:LocalProvider",
     "openai": "harness.models.openai:OpenAIProvider",
@@ -63,6 +72,26 @@ def provider_class(name: str) -> type[Provider]:
     )
 
 
-def create_provider(spec: ModelSpec) -> Provider:
-    """A provider instance for ``spec`` (``provider:model``)."""
-    return provider_class(spec.id.partition(":")[0])(spec)
+def provider_options(ref: ModelRef, options: Mapping[str, Any]) -> ProviderOptions:
+    """``options`` validated by the provider's own ``Options`` model."""
+    cls = provider_class(ref.provider)
+    try:
+        return cls.Options.model_validate(dict(options))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ModelError(f"{ref}: {problems}") from None
+
+
+def create_provider(
+    ref: ModelRef, options: Mapping[str, Any] | None = None, *, home: Path | None = None
+) -> Provider:
+    """A provider instance for ``ref`` with its options (validated here)."""
+    return provider_class(ref.provider)(ref, provider_options(ref, options or {}), home=home)
+
+
+def model_identity(ref: ModelRef, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What keys this model's answers in the response cache."""
+    return provider_class(ref.provider).identity(ref, provider_options(ref, options or {}))

@@ -16,14 +16,13 @@ import pytest
 
 from harness._redact import redact, register_secret
 from harness._run.runner import RetryPolicy
-from harness.experiment.schema import ModelSpec
-from harness.models.base import ModelRequest, ModelResponse, ProviderError
-from harness.models.openai import OpenAIProvider
+from harness.models.base import ModelRef, ModelRequest, ModelResponse, ProviderError
+from harness.models.openai import OpenAIOptions, OpenAIProvider
 from tests.conftest import MakeExperiment, run_cli
 from tests.openai_server import FakeOpenAIServer
 
 CHAT = "/v1/chat/completions"
-REQUEST = ModelRequest(messages=({"role": "user", "content": "question 1"},), params={})
+REQUEST = ModelRequest(messages=({"role": "user", "content": "question 1"},))
 SECRET = "hunter2-not-key-shaped-0042"  # only the registry can know this is a key
 
 
@@ -35,10 +34,8 @@ def ask(
         server.set_faults([fault])
 
     async def go() -> ModelResponse | ProviderError:
-        spec = ModelSpec(
-            id="openai:echo-1", base_url=server.base_url, api_key=server.api_key, timeout=timeout
-        )
-        provider = OpenAIProvider(spec)
+        options = OpenAIOptions(base_url=server.base_url, api_key=server.api_key, timeout=timeout)
+        provider = OpenAIProvider(ModelRef("openai", "echo-1"), options)
         for name, value in attrs.items():
             setattr(provider, name, value)
         try:

@@ -10,8 +10,9 @@ import pytest
 
 from harness._run.pipeline import RunOptions, run_experiment
 from harness.errors import HarnessError
-from harness.experiment import ModelSpec, load_experiment
+from harness.experiment import load_experiment
 from harness.models import ENTRY_POINT_GROUP, ModelRequest, ModelResponse, Provider, registry
+from harness.models.base import ModelRef
 from tests.conftest import WriteFiles
 
 
@@ -53,4 +54,4 @@ def test_plugin_provider_runs_an_experiment(plugin: Any, write: WriteFiles, tmp_
 
 def test_unknown_provider_is_a_clear_error() -> None:
     with pytest.raises(HarnessError, match="unknown model provider 'nope'"):
-        registry.create_provider(ModelSpec.model_validate("nope:x"))
+        registry.create_provider(ModelRef.parse("nope:x"))

@@ -11,7 +11,12 @@ from typing import Protocol
 
 from harness.experiment import Experiment, ModelSpec, Variant
 from harness.experiment.schema import FinetuneSpec
-from harness.home import harness_home
+from harness.home import (
+    adapter_meta_path,
+    harness_home,
+    hosted_jobs_path,
+    training_data_path,
+)
 
 __all__ = ["FinetunedModel", "ensure_finetuned", "finetuned_models"]
 
@@ -43,7 +48,7 @@ def _prompt(exp: Experiment, spec: FinetuneSpec) -> str:
 
 
 def _hosted_record_model(spec: FinetuneSpec, name: str, home: Path) -> str:
-    path = home / "finetune" / "hosted_jobs.json"
+    path = hosted_jobs_path(home)
     if path.exists():
         jobs = json.loads(path.read_text("utf-8")).get("jobs", {})
         for entry in jobs.values():
@@ -85,7 +90,7 @@ def ensure_finetuned(
         for size in [None, *spec.sizes]:
             name = spec.name if size is None else f"{spec.name}-n{size}"
             examples = data.train if size is None else data.train[:size]
-            path = root / "finetune" / "data" / f"{exp.name}-{name}.jsonl"
+            path = training_data_path(root, exp.name, name)
             write_jsonl(path, examples)
             if spec.trainer == "local":
                 _ensure_local(spec, name, path, root, log, progress)
@@ -112,7 +117,7 @@ def _ensure_local(
         alpha=2 * spec.rank,
         batch_size=spec.batch_size,
     )
-    meta = home / "adapters" / name / "harness.json"
+    meta = adapter_meta_path(home, name)
     wanted = data_hash([data.read_text("utf-8")], config)
     if meta.exists() and json.loads(meta.read_text("utf-8")).get("data_hash") == wanted:
         return

@@ -1,11 +1,45 @@
-"""Where the harness keeps caches, run records and converted models."""
+"""Where the harness keeps caches, run records and converted models: the home's layout.
+
+Every path under the harness home is named here and nowhere else::
+
+    <home>/
+      cache.sqlite                     responses already paid for
+      runs/<run id>/                   one run's record (see harness.runs)
+        run.json  experiment.yaml  journal.jsonl  results.jsonl  summary.json  lock
+      adapters/<name>/harness.json     a trained LoRA adapter and how it was trained
+      finetune/hosted_jobs.json        hosted fine-tuning jobs, as last seen
+      finetune/data/<exp>-<name>.jsonl training data written for an experiment
+      models/                          GGUF files converted for transformers
+      embeddings/                      pool embeddings, by content hash
+
+The functions only compute paths; only :func:`harness_home` creates anything.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["harness_home"]
+__all__ = [
+    "adapter_dir",
+    "adapter_meta_path",
+    "adapters_root",
+    "cache_path",
+    "embeddings_root",
+    "finetune_root",
+    "harness_home",
+    "hosted_jobs_path",
+    "journal_path",
+    "models_root",
+    "results_path",
+    "run_dir",
+    "run_lock_path",
+    "run_meta_path",
+    "run_source_path",
+    "runs_root",
+    "summary_path",
+    "training_data_path",
+]
 
 
 def harness_home(override: str | os.PathLike[str] | None = None) -> Path:
@@ -17,3 +51,94 @@ def harness_home(override: str | os.PathLike[str] | None = None) -> Path:
     path = Path(raw).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The home ----------------------------------------------------------------------------------
+
+
+def cache_path(home: Path) -> Path:
+    """The response cache (SQLite)."""
+    return home / "cache.sqlite"
+
+
+def runs_root(home: Path) -> Path:
+    """The folder holding one folder per run."""
+    return home / "runs"
+
+
+def run_dir(home: Path, run_id: str) -> Path:
+    """One run's folder."""
+    return runs_root(home) / run_id
+
+
+def adapters_root(home: Path) -> Path:
+    """The folder holding one folder per trained LoRA adapter."""
+    return home / "adapters"
+
+
+def adapter_dir(home: Path, name: str) -> Path:
+    """One named adapter's folder (the weights peft saves, and ``harness.json``)."""
+    return adapters_root(home) / name
+
+
+def adapter_meta_path(home: Path, name: str) -> Path:
+    """What the harness recorded about training adapter ``name`` (base, data hash, time)."""
+    return adapter_dir(home, name) / "harness.json"
+
+
+def finetune_root(home: Path) -> Path:
+    """Fine-tuning's own files: the hosted-job record and prepared training data."""
+    return home / "finetune"
+
+
+def hosted_jobs_path(home: Path) -> Path:
+    """The record of hosted fine-tuning jobs, replaced atomically on every change."""
+    return finetune_root(home) / "hosted_jobs.json"
+
+
+def training_data_path(home: Path, experiment: str, name: str) -> Path:
+    """The training data written for model ``name`` declared by ``experiment``."""
+    return finetune_root(home) / "data" / f"{experiment}-{name}.jsonl"
+
+
+def models_root(home: Path) -> Path:
+    """Local models converted from GGUF files."""
+    return home / "models"
+
+
+def embeddings_root(home: Path) -> Path:
+    """Cached pool embeddings."""
+    return home / "embeddings"
+
+
+# One run's folder (``run`` is a folder given by :func:`run_dir`) ---------------------------
+
+
+def run_meta_path(run: Path) -> Path:
+    """What was run, its options, status and counts."""
+    return run / "run.json"
+
+
+def run_source_path(run: Path) -> Path:
+    """The experiment file as it was when the run started."""
+    return run / "experiment.yaml"
+
+
+def journal_path(run: Path) -> Path:
+    """Results appended as they finish (what ``--resume`` reads)."""
+    return run / "journal.jsonl"
+
+
+def results_path(run: Path) -> Path:
+    """Every result, written once the run finished."""
+    return run / "results.jsonl"
+
+
+def summary_path(run: Path) -> Path:
+    """The summary, written once the run finished."""
+    return run / "summary.json"
+
+
+def run_lock_path(run: Path) -> Path:
+    """The file locked by the process working on the run."""
+    return run / "lock"

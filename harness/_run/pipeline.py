@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness._lock import RunLock
 from harness._redact import register_secret
 from harness._run.budget import Budget, spent_by
 from harness._run.cache import ResponseCache, request_key
 from harness._run.checking import check_run
 from harness._run.journal import Journal
-from harness._run.lock import RunLock
 from harness._run.runner import Execution, RetryPolicy, RunStats, Task, execute
 from harness.errors import HarnessError
 from harness.experiment import (
@@ -33,7 +33,7 @@ from harness.experiment import (
     match_variants,
     plan_variants,
 )
-from harness.home import harness_home
+from harness.home import cache_path, harness_home
 from harness.models.base import GenerationParams, ModelRequest, Provider
 from harness.models.pricing import Price, price_for, prompt_token_counter
 from harness.models.registry import create_provider, model_identity, provider_class
@@ -169,7 +169,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
         )
     plan = plan_run(exp, options)
     # The cache opens first: when it cannot, no run folder is left behind as "running".
-    cache = ResponseCache(home / "cache.sqlite") if options.use_cache else None
+    cache = ResponseCache(cache_path(home)) if options.use_cache else None
     done: dict[tuple[str, str, int], Result] = {}
     try:  # the run to work on, locked: the unfinished one when resuming, else a new one
         resumed = resume_run(home, exp.path, options.keep_errors) if options.resume else None

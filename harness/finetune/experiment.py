@@ -11,7 +11,13 @@ from typing import Protocol
 
 from harness.experiment import Experiment, ModelSpec, Variant
 from harness.experiment.schema import FinetuneSpec
-from harness.home import harness_home
+from harness.home import (
+    adapter_meta_path,
+    harness_home,
+    hosted_jobs_path,
+    training_data_path,
+)
+from harness.models.base import ModelRef
 
 __all__ = ["FinetunedModel", "ensure_finetuned", "finetuned_models"]
 
@@ -43,13 +49,13 @@ def _prompt(exp: Experiment, spec: FinetuneSpec) -> str:
 
 
 def _hosted_record_model(spec: FinetuneSpec, name: str, home: Path) -> str:
-    path = home / "finetune" / "hosted_jobs.json"
+    path = hosted_jobs_path(home)
     if path.exists():
         jobs = json.loads(path.read_text("utf-8")).get("jobs", {})
         for entry in jobs.values():
             if entry.get("suffix") == name and entry.get("fine_tuned_model"):
                 return f"openai:{entry['fine_tuned_model']}"
-    return f"openai:ft:{spec.base.partition(':')[2]}:pending:{name}"
+    return f"openai:ft:{ModelRef.parse(spec.base).name}:pending:{name}"
 
 
 def finetuned_models(exp: Experiment, home: Path | None = None) -> list[FinetunedModel]:
@@ -85,7 +91,7 @@ def ensure_finetuned(
         for size in [None, *spec.sizes]:
             name = spec.name if size is None else f"{spec.name}-n{size}"
             examples = data.train if size is None else data.train[:size]
-            path = root / "finetune" / "data" / f"{exp.name}-{name}.jsonl"
+            path = training_data_path(root, exp.name, name)
             write_jsonl(path, examples)
             if spec.trainer == "local":
                 _ensure_local(spec, name, path, root, log, progress)
@@ -105,14 +111,14 @@ def _ensure_local(
 
     config = LoraConfig(
         name=name,
-        base=spec.base.partition(":")[2].split("+")[0],
+        base=ModelRef.parse(spec.base).name.split("+")[0],
         epochs=spec.epochs,
         learning_rate=spec.learning_rate,
         rank=spec.rank,
         alpha=2 * spec.rank,
         batch_size=spec.batch_size,
     )
-    meta = home / "adapters" / name / "harness.json"
+    meta = adapter_meta_path(home, name)
     wanted = data_hash([data.read_text("utf-8")], config)
     if meta.exists() and json.loads(meta.read_text("utf-8")).get("data_hash") == wanted:
         return

@@ -25,7 +25,7 @@ import openai
 from openai.types.fine_tuning import FineTuningJob
 
 from harness.errors import FinetuneError
-from harness.home import harness_home
+from harness.home import harness_home, hosted_jobs_path
 
 __all__ = [
     "HostedJob",
@@ -334,7 +334,7 @@ def _update_record(path: Path, job: HostedJob) -> None:
 
 
 def _record_path(home: Path | None) -> Path:
-    return harness_home(home) / "finetune" / "hosted_jobs.json"
+    return hosted_jobs_path(harness_home(home))
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:

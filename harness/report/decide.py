@@ -16,7 +16,7 @@ from typing import Protocol
 
 from tabulate import tabulate
 
-from harness.home import harness_home
+from harness.home import adapter_meta_path, harness_home, hosted_jobs_path
 from harness.report.summary import Summary, VariantSummary, case_scores
 from harness.results import Result
 from harness.stats import Paired, paired_comparison
@@ -51,7 +51,7 @@ def _tokens(v: VariantSummary) -> float:
 def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
     """USD (None when free or unknown) and a human description of the one-off cost."""
     if model_id.startswith("local:") and "+" in model_id:
-        meta = home / "adapters" / model_id.split("+", 1)[1] / "harness.json"
+        meta = adapter_meta_path(home, model_id.split("+", 1)[1])
         if meta.exists():
             data = json.loads(meta.read_text("utf-8"))
             return None, (
@@ -59,7 +59,7 @@ def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
                 f"training on {data['examples']} examples"
             )
         return None, "local training (time not recorded)"
-    record = home / "finetune" / "hosted_jobs.json"
+    record = hosted_jobs_path(home)
     if record.exists():
         for entry in json.loads(record.read_text("utf-8")).get("jobs", {}).values():
             if f"openai:{entry.get('fine_tuned_model')}" == model_id and entry.get(

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from harness._hf import import_offline, quiet
 from harness.errors import EmbeddingModelError
-from harness.home import harness_home
+from harness.home import embeddings_root, harness_home
 
 __all__ = [
     "DEFAULT_MODEL_PACKAGE",
@@ -225,7 +225,7 @@ def _cache_file(folder: Path, documents: Sequence[str]) -> Path:
         data = doc.encode("utf-8", "surrogatepass")
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
-    return harness_home() / "embeddings" / f"{digest.hexdigest()}.npy"
+    return embeddings_root(harness_home()) / f"{digest.hexdigest()}.npy"
 
 
 def cache_path(documents: Sequence[str], model: str | None = None) -> Path:

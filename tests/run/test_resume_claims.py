@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness._run.lock import RunLock
+from harness._lock import RunLock
 from harness._run.pipeline import RunOptions, RunOutcome, run_experiment
 from harness.errors import HarnessError
 from harness.experiment import load_experiment

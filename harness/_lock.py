@@ -15,10 +15,9 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import HarnessError
+from harness.home import run_lock_path
 
-__all__ = ["LOCK_NAME", "RunLock"]
-
-LOCK_NAME = "lock"
+__all__ = ["RunLock"]
 
 
 class RunLock:
@@ -66,7 +65,7 @@ class RunLock:
 
 def _open(folder: Path) -> int:
     try:
-        return os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(run_lock_path(folder), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise HarnessError(f"cannot lock run {folder.name}: {exc}") from exc
 

@@ -6,6 +6,7 @@ Every path under the harness home is named here and nowhere else::
       cache.sqlite                     responses already paid for
       runs/<run id>/                   one run's record (see harness.runs)
         run.json  experiment.yaml  journal.jsonl  results.jsonl  summary.json  lock
+        requests.json  report.html
       adapters/<name>/harness.json     a trained LoRA adapter and how it was trained
       finetune/hosted_jobs.json        hosted fine-tuning jobs, as last seen
       finetune/data/<exp>-<name>.jsonl training data written for an experiment
@@ -31,6 +32,8 @@ __all__ = [
     "hosted_jobs_path",
     "journal_path",
     "models_root",
+    "report_path",
+    "requests_path",
     "results_path",
     "run_dir",
     "run_lock_path",
@@ -137,6 +140,16 @@ def results_path(run: Path) -> Path:
 def summary_path(run: Path) -> Path:
     """The summary, written once the run finished."""
     return run / "summary.json"
+
+
+def requests_path(run: Path) -> Path:
+    """The messages and parameters each result was asked with (harness.run_requests)."""
+    return run / "requests.json"
+
+
+def report_path(run: Path) -> Path:
+    """The run's self-contained HTML report (harness.report.html)."""
+    return run / "report.html"
 
 
 def run_lock_path(run: Path) -> Path:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "compare_command",
+    "report_command",
+    "view_command",
     "decide_command",
     "estimate_path",
     "list_runs_command",
@@ -240,8 +242,9 @@ def show_command(
 
 
 def compare_command(a: str, b: str, home: Path | None) -> int:
+    from harness._cli.console import print_comparison
     from harness.home import harness_home
-    from harness.report.compare import compare_runs
+    from harness.report.compare import pair_runs
     from harness.runs import open_run
 
     root = harness_home(home)
@@ -249,7 +252,7 @@ def compare_command(a: str, b: str, home: Path | None) -> int:
     for run in runs:
         if note := run.damage_note():
             click.echo(f"warning: {note}", err=True)
-    return compare_runs(*runs)
+    return print_comparison(pair_runs(*runs))
 
 
 def decide_command(
@@ -266,4 +269,32 @@ def decide_command(
     click.echo("")
     decided = decide(result, home)
     click.echo(decided.text)
+    if result.report_html is not None:
+        click.echo(f"\nreport: {result.report_html}")
     return 3 if result.aborted else 0
+
+
+def report_command(
+    ref: str, *, output: Path | None, against: str | None, fmt: str, home: Path | None
+) -> None:
+    """``harness report``: the HTML file's path, or the Markdown summary, printed."""
+    from harness.report.publish import publish_report
+
+    written, text = publish_report(ref, output=output, against=against, fmt=fmt, home=home)
+    if written is not None:
+        click.echo(str(written))
+    else:
+        click.echo(text)
+
+
+def view_command(home: Path | None, *, host: str, port: int) -> None:
+    """``harness view``: serve the home's runs until Ctrl-C."""
+    from harness.report.serve import serve_runs
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"warning: serving on {host}: anyone who can reach this machine can read these "
+            "runs' prompts and outputs",
+            err=True,
+        )
+    serve_runs(home, host=host, port=port, log=lambda line: click.echo(line, err=True))

@@ -11,6 +11,8 @@ import click
 from tabulate import tabulate
 
 from harness.experiment.plan import Variant
+from harness.report.compare import RunComparison
+from harness.report.run_report import variant_from_id
 from harness.report.summary import summarize
 from harness.report.table import FORMATS, format_report
 from harness.results import Result
@@ -19,7 +21,7 @@ from harness.runs import RunDir
 if TYPE_CHECKING:
     from harness import RunResult
 
-__all__ = ["print_outcome", "print_runs", "show_run"]
+__all__ = ["print_comparison", "print_outcome", "print_runs", "show_run"]
 
 _SUFFIX_FORMAT = {
     ".json": "json",
@@ -54,6 +56,8 @@ def print_outcome(outcome: RunResult, fmt: str = "table", output: Path | None = 
         f"resumed, {stats.errors} errors, {stats.retries} retries, ${stats.cost:.4f}",
         err=fmt != "table",
     )
+    if outcome.report_html is not None:
+        click.echo(f"report: {outcome.report_html}", err=fmt != "table")
     if outcome.aborted:
         click.echo(
             f"aborted: {outcome.aborted}; finished results are kept (continue with --resume)",
@@ -119,7 +123,7 @@ def show_run(run: RunDir, *, failures: bool, variants: Sequence[str], fmt: str) 
     results = run.results()
     meta = run.meta()
     plan = [
-        _variant_from_id(v) for v in meta.get("variants") or sorted({r.variant for r in results})
+        variant_from_id(v) for v in meta.get("variants") or sorted({r.variant for r in results})
     ]
     chosen: Sequence[Variant] = match_variants(plan, variants) if variants else plan
     ids = {v.id for v in chosen}
@@ -145,14 +149,37 @@ def show_run(run: RunDir, *, failures: bool, variants: Sequence[str], fmt: str) 
     click.echo(f"\n{len(shown)} result(s) shown")
 
 
-def _variant_from_id(variant_id: str) -> Variant:
-    parts = variant_id.split("/")
-    prompt, model = parts[0], parts[-1]
-    shots = int(parts[1][1:]) if len(parts) > 1 and parts[1][1:].isdigit() else 0
-    selector = parts[2] if len(parts) > 3 else None
-    seed = int(parts[3][1:]) if len(parts) > 4 and parts[3][1:].isdigit() else None
-    return Variant(variant_id, prompt, shots, selector, seed, model)
-
-
 def results_by_key(results: Sequence[Result]) -> dict[tuple[str, str, int], Result]:
     return {(r.variant, r.case, r.repeat): r for r in results}
+
+
+def print_comparison(comparison: RunComparison, *, limit: int = 20) -> int:
+    """``harness compare``: per-variant paired changes, then regressions and fixes; 1 on any
+    regression, 2 when the runs share no scored result."""
+    if not comparison.shared:
+        click.echo("the runs share no scored (variant, case) results", err=True)
+        return 2
+    rows = [
+        [
+            c.variant,
+            f"{100 * c.before:.1f}%",
+            f"{100 * c.after:.1f}%",
+            f"{100 * c.paired.diff:+.1f} [{100 * c.paired.low:+.0f}, {100 * c.paired.high:+.0f}]",
+            f"{c.paired.p_value:.3f}",
+            int(c.paired.b_only),
+            int(c.paired.a_only),
+        ]
+        for c in comparison.variants
+    ]
+    click.echo(f"{comparison.before} -> {comparison.after}: {comparison.shared} paired results")
+    headers = ["variant", "before", "after", "Δ pp [95% CI]", "p (exact)", "regressions", "fixes"]
+    click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
+    for title, items in (("regressions", comparison.regressions), ("fixes", comparison.fixes)):
+        if items:
+            click.echo(f"\n{title} ({len(items)}):")
+            for change in items[:limit]:
+                variant, case, _ = change.key
+                click.echo(f"  {variant} | {case}: {change.was.output!r} -> {change.now.output!r}")
+            if len(items) > limit:
+                click.echo(f"  ... and {len(items) - limit} more")
+    return 1 if comparison.regressions else 0

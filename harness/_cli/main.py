@@ -159,6 +159,49 @@ def compare(run_a: str, run_b: str, home: Path | None) -> None:
 
 
 @cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (default: report.html in the run's folder; markdown prints).",
+)
+@click.option("--against", metavar="RUN_B", help="Compare with this earlier run.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="html: the shareable report; markdown: a pull-request summary.",
+)
+@home_option()
+def report(
+    run_ref: str, output: Path | None, against: str | None, fmt: str, home: Path | None
+) -> None:
+    """Write a run's self-contained HTML report, or its Markdown summary."""
+    from harness._cli.commands import report_command
+
+    report_command(run_ref, output=output, against=against, fmt=fmt, home=home)
+
+
+@cli.command()
+@home_option()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; anything but loopback shares your runs with the network.",
+)
+def view(home: Path | None, port: int, host: str) -> None:
+    """Browse the runs of a harness home in a local, read-only web page (Ctrl-C stops)."""
+    from harness._cli.commands import view_command
+
+    view_command(home, host=host, port=port)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of experiment files (for editors' YAML language servers)."""
     from harness._cli.commands import print_schema

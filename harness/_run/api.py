@@ -88,6 +88,7 @@ class RunResult:
     aborted: str | None = None  # why the run stopped early (budget, fatal provider error)
     resumed_from: str | None = None  # the run continued, when resume=True found one
     curve_png: Path | None = None  # the learning curve, when the run had several shot counts
+    report_html: Path | None = None  # the self-contained HTML report (harness report)
 
     @property
     def exit_code(self) -> int:
@@ -313,4 +314,5 @@ def _result(outcome: RunOutcome) -> RunResult:
         aborted=outcome.aborted,
         resumed_from=outcome.resumed_from,
         curve_png=outcome.curve_png,
+        report_html=outcome.report_html,
     )

@@ -10,6 +10,7 @@ run covers (cheap enough for pytest's collection). Tests drive these directly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import sys
 import time
@@ -33,7 +34,8 @@ from harness.experiment import (
     match_variants,
     plan_variants,
 )
-from harness.home import cache_path, harness_home
+from harness.experiment.messages import shot_owners
+from harness.home import cache_path, harness_home, requests_path
 from harness.models.base import GenerationParams, ModelRequest, Provider
 from harness.models.pricing import Price, price_for, prompt_token_counter
 from harness.models.registry import create_provider, model_identity, provider_class
@@ -42,6 +44,7 @@ from harness.report.curve import curve_table, learning_curve, plot_learning_curv
 from harness.report.summary import Summary, summarize
 from harness.report.table import report_json
 from harness.results import Result
+from harness.run_requests import SentRequest, write_requests
 from harness.runs import RunDir, new_run, resume_run
 
 __all__ = ["RunOptions", "RunOutcome", "plan_run", "run_experiment", "select_variants"]
@@ -74,6 +77,7 @@ class RunOutcome:
     resumed_from: str | None = None
     model_specs: dict[str, ModelSpec] = field(default_factory=dict)
     curve_png: Path | None = None
+    report_html: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -213,6 +217,12 @@ def _new_run(
             "variants": [v.id for v in plan.variants],
             "models": {k: m.id for k, m in plan.models.items()},
             "cases": len(exp.cases),
+            "description": exp.spec.description,
+            "command": _command_line(),
+            "harness_version": _version(),
+            "baseline": exp.spec.baseline,
+            "min_pass_rate": exp.spec.min_pass_rate,
+            "variant_records": [dataclasses.asdict(v) for v in plan.variants],
             "options": {
                 "variants": options.variants,
                 "models": options.models,
@@ -221,6 +231,29 @@ def _new_run(
             },
         },
     )
+
+
+def _command_line() -> str:
+    """How this run was started, as a reader of its report would retype it."""
+    import shlex
+    from pathlib import PurePath
+
+    args = list(sys.argv)
+    if not args:
+        return ""
+    program = PurePath(args[0])
+    is_cli = program.name == "harness" or program.parts[-2:] == ("harness", "__main__.py")
+    args[0] = "harness" if is_cli else program.name
+    return shlex.join(args)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("prompt-harness")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _run_claimed(
@@ -249,6 +282,7 @@ def _run_claimed(
         plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=exp.spec.min_pass_rate
     )
     status = "aborted" if execution.aborted else "finished"
+    _write_requests(run, exp, plan, results)
     run.write_results(results)
     summary_json = report_json(summary, [])
     summary_json.pop("cases")
@@ -261,6 +295,7 @@ def _run_claimed(
         finished=time.time(),
         best=summary.best,
     )
+    report_html = _write_report(run, options.home)
     return RunOutcome(
         exp,
         plan.variants,
@@ -272,7 +307,40 @@ def _run_claimed(
         resumed_from,
         plan.models,
         curve_png,
+        report_html,
     )
+
+
+def _write_requests(run: RunDir, exp: Experiment, plan: _Plan, results: Sequence[Result]) -> None:
+    """What each result was asked, for the report's "exactly as sent" view."""
+    answered = {r.key for r in results}
+    style = exp.spec.style
+    sent = []
+    for task in plan.tasks:
+        if task.key not in answered:
+            continue
+        messages = task.request.messages
+        owners = shot_owners(len(messages), task.shots, style)
+        sent.append(
+            SentRequest(
+                task.key,
+                [(m["role"], m["content"], o) for m, o in zip(messages, owners, strict=True)],
+                task.request.params.to_dict(),
+            )
+        )
+    write_requests(requests_path(run.path), sent, {c.id: c.vars for c in exp.cases})
+
+
+def _write_report(run: RunDir, home: Path | None) -> Path | None:
+    """The run's HTML report; a report that cannot be written costs a warning, not the run."""
+    from harness.report.html import write_html
+    from harness.report.run_report import load_run_report
+
+    try:
+        return write_html(load_run_report(run, home=home))
+    except OSError as exc:
+        print(f"warning: the report could not be written: {exc}", file=sys.stderr)
+        return None
 
 
 def _save_curve(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from harness.templating import CompiledTemplate
 
-__all__ = ["Message", "Prompt", "Role", "Shot", "Style", "build_messages"]
+__all__ = ["Message", "Prompt", "Role", "Shot", "Style", "build_messages", "shot_owners"]
 
 Role = Literal["system", "user", "assistant"]
 Style = Literal["multiturn", "inline"]
@@ -72,3 +72,17 @@ def build_messages(
         messages.append(Message("assistant", shot.answer))
     messages.append(Message("user", prompt.user.render(case_vars)))
     return tuple(messages)
+
+
+def shot_owners(count: int, shots: Sequence[str], style: Style) -> tuple[str | None, ...]:
+    """For each of the ``count`` messages :func:`build_messages` built, the shot it shows.
+
+    Multi-turn: the user/assistant pair before the case's own turn belongs to each shot,
+    in order. Inline: the shots are inside the one user turn, so no message is a shot's.
+    """
+    owners: list[str | None] = [None] * count
+    if style == "multiturn" and shots and count >= 2 * len(shots) + 1:
+        start = count - 1 - 2 * len(shots)
+        for i, shot in enumerate(shots):
+            owners[start + 2 * i] = owners[start + 2 * i + 1] = shot
+    return tuple(owners)

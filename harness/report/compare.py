@@ -3,24 +3,51 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
-import click
-from tabulate import tabulate
-
+from harness.results import Result
 from harness.runs import RunDir
-from harness.stats import paired_comparison
+from harness.stats import Paired, paired_comparison
 
-__all__ = ["compare_runs"]
+__all__ = ["Change", "RunComparison", "VariantChange", "pair_runs"]
+
+ResultKey = tuple[str, str, int]
 
 
-def compare_runs(a: RunDir, b: RunDir, *, limit: int = 20) -> int:
-    """Print per-variant paired changes and the regressions and fixes; 1 on regressions."""
+@dataclass(frozen=True)
+class VariantChange:
+    """One variant's pass rate before and after, paired over the cases both runs scored."""
+
+    variant: str
+    before: float
+    after: float
+    paired: Paired  # after - before
+
+
+@dataclass(frozen=True)
+class Change:
+    """A result that passed in one run and failed in the other."""
+
+    key: ResultKey
+    was: Result
+    now: Result
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    before: str
+    after: str
+    shared: int
+    variants: list[VariantChange]
+    regressions: list[Change]
+    fixes: list[Change]
+
+
+def pair_runs(a: RunDir, b: RunDir) -> RunComparison:
+    """Per-variant paired changes from run ``a`` to run ``b``, and the results that flipped."""
     left = {(r.variant, r.case, r.repeat): r for r in a.results() if r.passed is not None}
     right = {(r.variant, r.case, r.repeat): r for r in b.results() if r.passed is not None}
     shared = sorted(set(left) & set(right))
-    if not shared:
-        click.echo("the runs share no scored (variant, case) results", err=True)
-        return 2
     per_variant: dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]] = defaultdict(
         lambda: (defaultdict(list), defaultdict(list))
     )
@@ -30,47 +57,14 @@ def compare_runs(a: RunDir, b: RunDir, *, limit: int = 20) -> int:
         per_variant[key[0]][0][key[1]].append(float(bool(was.passed)))
         per_variant[key[0]][1][key[1]].append(float(bool(now.passed)))
         if was.passed and not now.passed:
-            regressions.append((key, was, now))
+            regressions.append(Change(key, was, now))
         elif now.passed and not was.passed:
-            fixes.append((key, was, now))
-    rows = []
+            fixes.append(Change(key, was, now))
+    changes = []
     for variant, (before, after) in sorted(per_variant.items()):
         b_mean = {c: sum(v) / len(v) for c, v in before.items()}
         a_mean = {c: sum(v) / len(v) for c, v in after.items()}
         p = paired_comparison(a_mean, b_mean)
         rate_before = sum(b_mean.values()) / len(b_mean)
-        rows.append(
-            [
-                variant,
-                f"{100 * rate_before:.1f}%",
-                f"{100 * (rate_before + p.diff):.1f}%",
-                f"{100 * p.diff:+.1f} [{100 * p.low:+.0f}, {100 * p.high:+.0f}]",
-                f"{p.p_value:.3f}",
-                int(p.b_only),
-                int(p.a_only),
-            ]
-        )
-    click.echo(f"{a.id} -> {b.id}: {len(shared)} paired results")
-    click.echo(
-        tabulate(
-            rows,
-            headers=[
-                "variant",
-                "before",
-                "after",
-                "Δ pp [95% CI]",
-                "p (exact)",
-                "regressions",
-                "fixes",
-            ],
-            tablefmt="simple",
-        )
-    )
-    for title, items in (("regressions", regressions), ("fixes", fixes)):
-        if items:
-            click.echo(f"\n{title} ({len(items)}):")
-            for (variant, case, _), was, now in items[:limit]:
-                click.echo(f"  {variant} | {case}: {was.output!r} -> {now.output!r}")
-            if len(items) > limit:
-                click.echo(f"  ... and {len(items) - limit} more")
-    return 1 if regressions else 0
+        changes.append(VariantChange(variant, rate_before, rate_before + p.diff, p))
+    return RunComparison(a.id, b.id, len(shared), changes, regressions, fixes)

@@ -19,7 +19,7 @@ from harness.report.summary import Summary, VariantSummary
 from harness.results import Result
 from harness.stats import Paired
 
-__all__ = ["FORMATS", "format_report", "report_json"]
+__all__ = ["FORMATS", "format_report", "report_json", "table_footer", "table_rows"]
 
 FORMATS = ("table", "markdown", "csv", "json")
 _MAX_ID = 56
@@ -59,7 +59,8 @@ def _mark(v: VariantSummary) -> str:
     return mark
 
 
-def _rows(summary: Summary, plain: bool) -> tuple[list[str], list[list[str]]]:
+def table_rows(summary: Summary, plain: bool) -> tuple[list[str], list[list[str]]]:
+    """The comparison table's headers and cells, as every format shows them."""
     headers = ["", "variant", "pass rate [95% CI]", "Δ vs best, pp [95% CI]", "p (Holm)"]
     if summary.baseline:
         headers += ["Δ vs baseline, pp", "p (Holm)"]
@@ -89,7 +90,8 @@ def _rows(summary: Summary, plain: bool) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def _footer(summary: Summary) -> str:
+def table_footer(summary: Summary) -> str:
+    """The lines under the table: the best, the indistinguishable, the power hint."""
     close = [v for v in summary.variants if v.indistinguishable]
     parts = [f"★ best: {summary.best}"] if summary.best else []
     if close:
@@ -115,7 +117,7 @@ def format_report(summary: Summary, results: Sequence[Result], fmt: str) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "json":
         return json.dumps(report_json(summary, results), indent=2, ensure_ascii=False)
-    headers, rows = _rows(summary, plain=fmt == "csv")
+    headers, rows = table_rows(summary, plain=fmt == "csv")
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -124,7 +126,7 @@ def format_report(summary: Summary, results: Sequence[Result], fmt: str) -> str:
         return buffer.getvalue()
     style = "github" if fmt == "markdown" else "simple"
     table = tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
-    return table + "\n\n" + _footer(summary)
+    return table + "\n\n" + table_footer(summary)
 
 
 def _paired_json(p: Paired | None, adjusted: float | None) -> dict[str, Any] | None:

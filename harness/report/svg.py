@@ -1,0 +1,90 @@
+"""The learning curve as inline SVG: pass rate by shots, one line per prompt × selector.
+
+Drawn by hand rather than by matplotlib so the report stays small and its text stays text
+(selectable, searchable, readable at any zoom). Each line has its 95% band; every point
+carries a ``<title>`` with its exact numbers, shown on hover.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from html import escape
+
+from harness.report.curve import CurvePoint
+
+__all__ = ["curve_svg"]
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000")
+_W, _H = 720, 340
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 220, 20, 44
+
+
+def curve_svg(points: Sequence[CurvePoint], title: str = "pass rate vs shots") -> str:
+    """An ``<svg>`` element; empty when there is no curve (a single shot count)."""
+    if not points:
+        return ""
+    lines: dict[str, list[CurvePoint]] = defaultdict(list)
+    for p in points:
+        lines[p.line].append(p)
+    shots = sorted({p.shots for p in points})
+    span = max(shots[-1] - shots[0], 1)
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+
+    def x(k: int) -> float:
+        return _LEFT + (k - shots[0]) / span * plot_w
+
+    def y(rate: float) -> float:
+        return _TOP + (1 - rate) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" role="img" '
+        f'class="curve" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        '<g class="grid">',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        out.append(
+            f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
+            f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.0%}</text>'
+        )
+    for k in shots:
+        out.append(f'<text x="{x(k):.1f}" y="{_TOP + plot_h + 18}" text-anchor="middle">{k}</text>')
+    out.append(
+        f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_H - 6}" text-anchor="middle">'
+        "shots (few-shot examples in the prompt)</text>"
+        f'<text transform="translate(14 {_TOP + plot_h / 2:.1f}) rotate(-90)" '
+        'text-anchor="middle">pass rate</text></g>'
+    )
+    for i, (name, line) in enumerate(sorted(lines.items())):
+        colour = _COLOURS[i % len(_COLOURS)]
+        line.sort(key=lambda p: p.shots)
+        upper = " ".join(f"{x(p.shots):.1f},{y(p.rate.high):.1f}" for p in line)
+        lower = " ".join(f"{x(p.shots):.1f},{y(p.rate.low):.1f}" for p in reversed(line))
+        path = " ".join(f"{x(p.shots):.1f},{y(p.rate.rate):.1f}" for p in line)
+        out.append(
+            f'<g class="series" style="color:{colour}"><title>{escape(name)}</title>'
+            f'<polygon class="band" points="{upper} {lower}"/>'
+            f'<polyline points="{path}"/>'
+        )
+        for p in line:
+            tip = (
+                f"{name}, {p.shots} shots: {p.rate.rate:.1%} "
+                f"[{p.rate.low:.0%}–{p.rate.high:.0%}], {p.rate.cases} cases"
+            )
+            out.append(
+                f'<circle cx="{x(p.shots):.1f}" cy="{y(p.rate.rate):.1f}" r="4">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        ly = _TOP + 14 + 20 * i
+        out.append(
+            f'<line x1="{_W - _RIGHT + 16}" x2="{_W - _RIGHT + 36}" y1="{ly - 4}" y2="{ly - 4}"/>'
+            f'<text class="legend" x="{_W - _RIGHT + 42}" y="{ly}">{escape(_clip(name))}</text>'
+            "</g>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _clip(text: str, limit: int = 26) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from harness.experiment import load_experiment
 from harness.finetune.prepare import prepare_training_data
@@ -84,6 +85,10 @@ def test_finetune_in_an_experiment_then_decide(write: WriteFiles, tmp_path: Path
     decision = decide(outcome, home)
     assert "Recommendation:" in decision.text
     assert decision.recommendation in ("fine-tune", "prompt", "undecided")
+    # the shared report carries the same decision, text for text
+    assert outcome.report_html is not None
+    page = outcome.report_html.read_text("utf-8")
+    assert '<section id="decision">' in page and str(escape(decision.text)) in page
     # a second run trains nothing and queries nothing
     again = run_experiment(load_experiment(path), RunOptions(home=home, progress=False))
     assert again.stats.requested == 0

@@ -10,7 +10,6 @@ run covers (cheap enough for pytest's collection). Tests drive these directly.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import sys
 import time
@@ -24,27 +23,24 @@ from harness._run.budget import Budget, spent_by
 from harness._run.cache import ResponseCache, request_key
 from harness._run.checking import check_run
 from harness._run.journal import Journal
+from harness._run.records import run_meta, save_curve, write_report, write_requests_record
 from harness._run.runner import Execution, RetryPolicy, RunStats, Task, execute
 from harness.errors import HarnessError
 from harness.experiment import (
     Experiment,
     ModelSpec,
     Variant,
-    key_destinations,
     match_variants,
     plan_variants,
 )
-from harness.experiment.messages import shot_owners
-from harness.home import cache_path, harness_home, requests_path
+from harness.home import cache_path, harness_home
 from harness.models.base import GenerationParams, ModelRequest, Provider
 from harness.models.pricing import Price, price_for, prompt_token_counter
 from harness.models.registry import create_provider, model_identity, provider_class
 from harness.render import prepare_selectors, render_variant
-from harness.report.curve import curve_table, learning_curve, plot_learning_curve
 from harness.report.summary import Summary, summarize
 from harness.report.table import report_json
 from harness.results import Result
-from harness.run_requests import SentRequest, write_requests
 from harness.runs import RunDir, new_run, resume_run
 
 __all__ = ["RunOptions", "RunOutcome", "plan_run", "run_experiment", "select_variants"]
@@ -212,48 +208,18 @@ def _new_run(
         exp.name,
         exp.path,
         exp.path.read_text("utf-8"),
-        {
-            "keys_sent": key_destinations(exp.spec),
-            "variants": [v.id for v in plan.variants],
-            "models": {k: m.id for k, m in plan.models.items()},
-            "cases": len(exp.cases),
-            "description": exp.spec.description,
-            "command": _command_line(),
-            "harness_version": _version(),
-            "baseline": exp.spec.baseline,
-            "min_pass_rate": exp.spec.min_pass_rate,
-            "variant_records": [dataclasses.asdict(v) for v in plan.variants],
-            "options": {
+        run_meta(
+            exp,
+            plan.variants,
+            {k: m.id for k, m in plan.models.items()},
+            {
                 "variants": options.variants,
                 "models": options.models,
                 "repeats": options.repeats,
                 "max_cost": options.max_cost,
             },
-        },
+        ),
     )
-
-
-def _command_line() -> str:
-    """How this run was started, as a reader of its report would retype it."""
-    import shlex
-    from pathlib import PurePath
-
-    args = list(sys.argv)
-    if not args:
-        return ""
-    program = PurePath(args[0])
-    is_cli = program.name == "harness" or program.parts[-2:] == ("harness", "__main__.py")
-    args[0] = "harness" if is_cli else program.name
-    return shlex.join(args)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("prompt-harness")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _run_claimed(
@@ -282,12 +248,12 @@ def _run_claimed(
         plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=exp.spec.min_pass_rate
     )
     status = "aborted" if execution.aborted else "finished"
-    _write_requests(run, exp, plan, results)
+    write_requests_record(run, exp, plan.tasks, results)
     run.write_results(results)
     summary_json = report_json(summary, [])
     summary_json.pop("cases")
     run.write_json("summary.json", summary_json)
-    curve_png = _save_curve(plan.variants, results, run, exp.name)
+    curve_png = save_curve(plan.variants, results, run, exp.name)
     run.update(
         status=status,
         aborted=execution.aborted,
@@ -295,7 +261,7 @@ def _run_claimed(
         finished=time.time(),
         best=summary.best,
     )
-    report_html = _write_report(run, options.home)
+    report_html = write_report(run, options.home)
     return RunOutcome(
         exp,
         plan.variants,
@@ -308,50 +274,6 @@ def _run_claimed(
         plan.models,
         curve_png,
         report_html,
-    )
-
-
-def _write_requests(run: RunDir, exp: Experiment, plan: _Plan, results: Sequence[Result]) -> None:
-    """What each result was asked, for the report's "exactly as sent" view."""
-    answered = {r.key for r in results}
-    style = exp.spec.style
-    sent = []
-    for task in plan.tasks:
-        if task.key not in answered:
-            continue
-        messages = task.request.messages
-        owners = shot_owners(len(messages), task.shots, style)
-        sent.append(
-            SentRequest(
-                task.key,
-                [(m["role"], m["content"], o) for m, o in zip(messages, owners, strict=True)],
-                task.request.params.to_dict(),
-            )
-        )
-    write_requests(requests_path(run.path), sent, {c.id: c.vars for c in exp.cases})
-
-
-def _write_report(run: RunDir, home: Path | None) -> Path | None:
-    """The run's HTML report; a report that cannot be written costs a warning, not the run."""
-    from harness.report.html import write_html
-    from harness.report.run_report import load_run_report
-
-    try:
-        return write_html(load_run_report(run, home=home))
-    except OSError as exc:
-        print(f"warning: the report could not be written: {exc}", file=sys.stderr)
-        return None
-
-
-def _save_curve(
-    variants: Sequence[Variant], results: Sequence[Result], run: RunDir, name: str
-) -> Path | None:
-    if len({v.shots for v in variants}) < 2:
-        return None
-    points = learning_curve(variants, results)
-    (run.path / "learning_curve.txt").write_text(curve_table(points) + "\n", "utf-8")
-    return plot_learning_curve(
-        points, run.path / "learning_curve.png", f"{name}: pass rate vs shots"
     )
 
 

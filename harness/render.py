@@ -47,7 +47,7 @@ def render_messages(
     experiment: Experiment,
 ) -> tuple[Message, ...]:
     """The messages for one case with the given pool items as shots (raises ``TemplateError``)."""
-    shown = [Shot(item.vars, experiment.answer_for(item)) for item in shots]
+    shown = [Shot(item.vars, experiment.answer_for(item), item.id) for item in shots]
     return build_messages(prompt, case_vars, shown, style)
 
 

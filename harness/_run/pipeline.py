@@ -144,6 +144,7 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
                         model=model,
                         request=ModelRequest(messages, params[model], repeat),
                         shots=rendered.shots,
+                        owners=tuple(m.shot for m in rendered.messages),
                     )
                 )
     return _Plan(variants, models, tasks, prices)

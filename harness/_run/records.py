@@ -12,7 +12,6 @@ from typing import Any
 
 from harness._run.runner import Task
 from harness.experiment import Experiment, Variant, key_destinations
-from harness.experiment.messages import shot_owners
 from harness.home import requests_path
 from harness.report.curve import curve_table, learning_curve, plot_learning_curve
 from harness.results import Result
@@ -79,13 +78,12 @@ def write_requests_record(
 ) -> None:
     """What each result was asked, for the report's "exactly as sent" view."""
     answered = {r.key for r in results}
-    style = exp.spec.style
     sent = []
     for task in tasks:
         if task.key not in answered:
             continue
         messages = task.request.messages
-        owners = shot_owners(len(messages), task.shots, style)
+        owners = task.owners or (None,) * len(messages)
         sent.append(
             SentRequest(
                 task.key,

@@ -48,6 +48,8 @@ class Task:
     model: str
     request: ModelRequest
     shots: tuple[str, ...] = ()
+    #: Per message of the request, the pool id of the shot it shows (None: not a shot's).
+    owners: tuple[str | None, ...] = ()
 
     @property
     def id(self) -> tuple[str, str, int]:

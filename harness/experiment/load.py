@@ -21,7 +21,7 @@ from harness.experiment._problems import ProblemCollector
 from harness.experiment._schema_errors import schema_problems
 from harness.experiment._yaml import Path_, YamlDocument, load_yaml_text, read_text
 from harness.experiment.data import Case, PoolItem, display_path, load_records
-from harness.experiment.messages import Prompt
+from harness.experiment.messages import Prompt, Role, Turn
 from harness.experiment.plan import Variant, plan_variants
 from harness.experiment.schema import ExperimentSpec, ModelSpec, PoolSpec, PromptSpec, TestsSpec
 from harness.experiment.trust import Trust, outside_problem, project_root
@@ -256,6 +256,8 @@ class _Checker(ProblemCollector):
         return prompts if ok and specs else None
 
     def compile_prompt(self, i: int, spec: PromptSpec) -> Prompt | None:
+        if spec.messages is not None or spec.messages_from is not None:
+            return self.compile_chat(i, spec)
         if spec.file is None:
             assert spec.user is not None
             system = None
@@ -264,7 +266,7 @@ class _Checker(ProblemCollector):
                 if system is None:
                     return None
             user = self.compile_inline(spec.user, ("prompts", i, "user"))
-            return None if user is None else Prompt(spec.id, system, user)
+            return None if user is None else Prompt.of(spec.id, system, user)
         where = self.at("prompts", i, "file")
         given = self.base_dir / spec.file
         outside = outside_problem(given, self.root, self.trust, f"prompt file {spec.file!r}")
@@ -300,7 +302,25 @@ class _Checker(ProblemCollector):
         if "user" not in compiled:
             self.error(Location(display), "a prompt template file must define {% block user %}")
             return None
-        return Prompt(spec.id, compiled.get("system"), compiled["user"])
+        return Prompt.of(spec.id, compiled.get("system"), compiled["user"])
+
+    def compile_chat(self, i: int, spec: PromptSpec) -> Prompt | None:
+        """A ``messages:`` prompt and/or one whose conversation comes from a case field."""
+        leading: list[tuple[Role, str, Path_]] = []
+        if spec.system is not None:
+            leading.append(("system", spec.system, ("prompts", i, "system")))
+        for j, message in enumerate(spec.messages or []):
+            leading.append(
+                (message.role, message.content, ("prompts", i, "messages", j, "content"))
+            )
+        turns = []
+        for role, text, path in leading:
+            template = self.compile_inline(text, path)
+            if template is None:
+                return None
+            turns.append(Turn(role, template))
+        where = self.at("prompts", i, "messages_from") if spec.messages_from else None
+        return Prompt(spec.id, tuple(turns), spec.messages_from, where)
 
     def compile_answer(self, pool_spec: PoolSpec | None) -> CompiledTemplate | None:
         if pool_spec is None:

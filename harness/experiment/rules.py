@@ -235,7 +235,7 @@ def check_renders(
     if uses_pool and answer is not None:
         for item in pool:
             try:
-                usable.append((item, Shot(item.vars, answer.render(item.vars))))
+                usable.append((item, Shot(item.vars, answer.render(item.vars), item.id)))
             except TemplateError as exc:
                 failures.add(exc, f"pool item {item.id}")
     shown = [shot for _, shot in usable[: max(shots)]]

@@ -151,14 +151,30 @@ class ModelSpec(BaseModel):
         return self.label or self.id
 
 
+class MessageSpec(_Strict):
+    """One message of a chat prompt; ``content`` is a template over the case's fields."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
 class PromptSpec(_Strict):
-    """One prompt: inline ``system``/``user`` templates, or a template ``file``."""
+    """One prompt: ``system``/``user`` templates, a template ``file``, or chat ``messages``;
+    optionally the rest of the conversation from a case field (``messages_from``)."""
 
     id: str
     system: str | None = None
     user: str | None = None
     file: str | None = Field(
         None, description="Jinja2 file with {% block system %} and {% block user %}"
+    )
+    messages: list[MessageSpec] | None = Field(
+        None, description="Chat messages, each {role, content}; content is a template"
+    )
+    messages_from: str | None = Field(
+        None,
+        description="A case field holding a list of {role, content} messages, sent as they "
+        "are after the prompt's own messages (shots go before its last user message)",
     )
 
     @field_validator("id")
@@ -170,10 +186,31 @@ class PromptSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> PromptSpec:
-        if self.file is not None and (self.system is not None or self.user is not None):
-            raise ValueError("give either `file` or `system`/`user`, not both")
-        if self.file is None and self.user is None:
-            raise ValueError("a prompt needs a `user` template (or a template `file`)")
+        given = [
+            name
+            for name, value in (("file", self.file), ("messages", self.messages))
+            if value is not None
+        ]
+        if self.system is not None or self.user is not None:
+            given.insert(0, "system/user")
+        if len(given) > 1:
+            both = " and ".join(f"`{g}`" for g in given)
+            raise ValueError(f"give either `file`, `system`/`user` or `messages`, not {both}")
+        if self.messages_from is not None:
+            if self.file is not None or self.user is not None:
+                raise ValueError(
+                    "`messages_from` takes the conversation from the case: give the prompt's "
+                    "leading turns as `system` or `messages`, not `user` or `file`"
+                )
+            return self
+        if self.messages is not None:
+            if not any(m.role == "user" for m in self.messages):
+                raise ValueError("`messages` needs at least one user message")
+        elif self.file is None and self.user is None:
+            raise ValueError(
+                "a prompt needs a `user` template (or a template `file`, chat `messages`, "
+                "or `messages_from`)"
+            )
         return self
 
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from harness.checks.evals_graders import as_flag
+
 __all__ = ["assert_problems", "normaliser_problem"]
 
 _NORMALISERS = ("strip", "lowercase", "first_line")
@@ -132,6 +134,34 @@ def _text_check(arg: Any) -> str | None:
     return None
 
 
+def _ideals_problem(value: Any, what: str) -> str | None:
+    """Why ``value`` is not an ideal or a non-empty list of ideals (strings)."""
+    if isinstance(value, str):
+        return None
+    if isinstance(value, Mapping):
+        return f"{what} takes an ideal or a list of ideals (strings), not a mapping"
+    if not isinstance(value, list):
+        return f"{what} takes an ideal or a list of ideals (strings), not {value!r}"
+    if not value:
+        return f"{what} needs at least one ideal (an empty list never matches)"
+    for n, item in enumerate(value, start=1):
+        if not isinstance(item, str):
+            return f"{what}: ideal {n} must be a string, not {item!r}"
+    return None
+
+
+def _includes_check(arg: Any) -> str | None:
+    if not isinstance(arg, Mapping):
+        return _ideals_problem(arg, "includes")
+    problem = _mapping(arg, ("value", "ignore_case"), ("value",), "includes")
+    if problem:
+        return problem
+    flag = arg.get("ignore_case", False)
+    if as_flag(flag) is None and not _templated(flag):
+        return f"includes: ignore_case must be true or false, not {flag!r}"
+    return _ideals_problem(arg["value"], "includes: value")
+
+
 _ARG_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "equals": lambda arg: None,
     "contains": _text_check,
@@ -139,6 +169,9 @@ _ARG_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "starts_with": _text_check,
     "regex": lambda arg: _regex(arg, "regex"),
     "one_of": _text_check,
+    "starts_with_any": lambda arg: _ideals_problem(arg, "starts_with_any"),
+    "includes": _includes_check,
+    "fuzzy_match": lambda arg: _ideals_problem(arg, "fuzzy_match"),
     "is_json": lambda arg: None,
     "json_schema": _json_schema_check,
     "json_field": _json_field_check,

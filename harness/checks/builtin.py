@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.checks.evals_graders import fuzzy_match, includes, starts_with_any
+
 # CheckError is defined with the rest of the family in harness.errors; re-exported here.
 from harness.errors import CheckError
 from harness.results import Result
@@ -217,6 +219,9 @@ CHECKS: dict[str, Callable[[str, Any, CheckContext], Verdict]] = {
     "starts_with": starts_with,
     "regex": regex,
     "one_of": one_of,
+    "starts_with_any": starts_with_any,  # OpenAI Evals' Match, Includes and FuzzyMatch
+    "includes": includes,
+    "fuzzy_match": fuzzy_match,
     "is_json": is_json,
     "json_schema": json_schema,
     "json_field": json_field,

@@ -95,12 +95,14 @@ def compact(requests: Iterable[SentRequest], cases: Mapping[str, Mapping[str, An
 
 def write_requests(
     path: Path, requests: Iterable[SentRequest], cases: Mapping[str, Mapping[str, Any]]
-) -> None:
-    """Write the run's requests, replacing ``path`` atomically."""
-    data = compact(requests, cases).to_json()
+) -> RequestLog:
+    """Write the run's requests, replacing ``path`` atomically; what was written."""
+    log = compact(requests, cases)
+    data = log.to_json()
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, default=str), "utf-8")
     os.replace(tmp, path)
+    return log
 
 
 def read_requests(path: Path) -> RequestLog:

@@ -17,6 +17,7 @@ LAYERS: list[grimp.Layer] = [
     grimp.Layer("__main__"),
     grimp.Layer("_cli", "pytest_plugin"),
     grimp.Layer("testing"),
+    grimp.Layer("importers"),
     grimp.Layer("_run"),
     grimp.Layer("report"),
     grimp.Layer("finetune"),
@@ -32,7 +33,7 @@ LAYERS: list[grimp.Layer] = [
     grimp.Layer("_redact"),
 ]
 PRIVATE_MACHINERY = ("harness._run", "harness._cli")
-PUBLIC_PACKAGES = ("experiment", "models", "checks", "shots", "report", "finetune")
+PUBLIC_PACKAGES = ("experiment", "models", "checks", "shots", "report", "finetune", "importers")
 
 
 @pytest.fixture(scope="module")

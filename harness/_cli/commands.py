@@ -26,6 +26,7 @@ __all__ = [
     "view_command",
     "decide_command",
     "estimate_path",
+    "import_command",
     "list_runs_command",
     "print_schema",
     "render_path",
@@ -298,3 +299,21 @@ def view_command(home: Path | None, *, host: str, port: int) -> None:
             err=True,
         )
     serve_runs(home, host=host, port=port, log=lambda line: click.echo(line, err=True))
+
+
+def import_command(
+    kind: str,
+    source: Path,
+    out_dir: Path,
+    *,
+    eval_id: str | None = None,
+    registry_data: Path | None = None,
+) -> None:
+    """``harness import``: what was not carried over, located; a summary; the new file."""
+    from harness.importers import import_suite
+
+    suite, path = import_suite(kind, source, out_dir, eval_id=eval_id, registry_data=registry_data)
+    for problem in suite.problems:
+        click.echo(str(problem), err=True)
+    click.echo(suite.summary(), err=True)
+    click.echo(str(path))

@@ -201,6 +201,36 @@ def view(home: Path | None, port: int, host: str) -> None:
     view_command(home, host=host, port=port)
 
 
+@cli.group("import")
+def import_group() -> None:
+    """Bring a suite written for another tool in as an experiment."""
+
+
+@import_group.command("openai-evals")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the experiment into.",
+)
+@click.option("--eval", "eval_id", metavar="ID", help="The eval, when the file defines several.")
+@click.option(
+    "--registry-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The registry's data folder (default: data/ beside the registry's evals/ folder).",
+)
+def import_openai_evals(
+    source: Path, out_dir: Path, eval_id: str | None, registry_data: Path | None
+) -> None:
+    """An OpenAI Evals eval (registry YAML or samples JSONL), graded by the same rules."""
+    from harness._cli.commands import import_command
+
+    import_command("openai-evals", source, out_dir, eval_id=eval_id, registry_data=registry_data)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of experiment files (for editors' YAML language servers)."""

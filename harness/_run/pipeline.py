@@ -249,7 +249,7 @@ def _run_claimed(
         plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=exp.spec.min_pass_rate
     )
     status = "aborted" if execution.aborted else "finished"
-    write_requests_record(run, exp, plan.tasks, results)
+    requests = write_requests_record(run, exp, plan.tasks, results)
     run.write_results(results)
     summary_json = report_json(summary, [])
     summary_json.pop("cases")
@@ -262,7 +262,9 @@ def _run_claimed(
         finished=time.time(),
         best=summary.best,
     )
-    report_html = write_report(run, options.home)
+    report_html = write_report(
+        run, options.home, results=results, summary=summary, requests=requests
+    )
     return RunOutcome(
         exp,
         plan.variants,

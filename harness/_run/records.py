@@ -14,8 +14,9 @@ from harness._run.runner import Task
 from harness.experiment import Experiment, Variant, key_destinations
 from harness.home import requests_path
 from harness.report.curve import curve_table, learning_curve, plot_learning_curve
+from harness.report.summary import Summary
 from harness.results import Result
-from harness.run_requests import SentRequest, write_requests
+from harness.run_requests import RequestLog, SentRequest, write_requests
 from harness.runs import RunDir
 
 __all__ = [
@@ -75,7 +76,7 @@ def harness_version() -> str:
 
 def write_requests_record(
     run: RunDir, exp: Experiment, tasks: Sequence[Task], results: Sequence[Result]
-) -> None:
+) -> RequestLog:
     """What each result was asked, for the report's "exactly as sent" view."""
     answered = {r.key for r in results}
     sent = []
@@ -91,16 +92,29 @@ def write_requests_record(
                 task.request.params.to_dict(),
             )
         )
-    write_requests(requests_path(run.path), sent, {c.id: c.vars for c in exp.cases})
+    return write_requests(requests_path(run.path), sent, {c.id: c.vars for c in exp.cases})
 
 
-def write_report(run: RunDir, home: Path | None) -> Path | None:
-    """The run's HTML report; a report that cannot be written costs a warning, not the run."""
+def write_report(
+    run: RunDir,
+    home: Path | None,
+    *,
+    results: Sequence[Result],
+    summary: Summary,
+    requests: RequestLog,
+) -> Path | None:
+    """The run's HTML report; a report that cannot be written costs a warning, not the run.
+
+    Built from what the run holds in memory (reading its files back would double the cost
+    of a cached re-run)."""
     from harness.report.html import write_html
     from harness.report.run_report import load_run_report
 
     try:
-        return write_html(load_run_report(run, home=home))
+        report = load_run_report(
+            run, home=home, results=results, summary=summary, requests=requests
+        )
+        return write_html(report)
     except OSError as exc:
         print(f"warning: the report could not be written: {exc}", file=sys.stderr)
         return None

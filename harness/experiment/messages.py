@@ -76,9 +76,13 @@ class Message:
     content: str
     #: The pool id of the shot this message shows (None: the prompt's or the case's own).
     shot: str | None = field(default=None, compare=False)
+    #: A participant's name, as a case's conversation may give it (OpenAI's ``name``).
+    name: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+        if self.name is None:
+            return {"role": self.role, "content": self.content}
+        return {"role": self.role, "content": self.content, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,11 @@ def conversation(
             f"field {name!r} must be a non-empty list of {{role, content}} messages "
             f"(roles: {', '.join(ROLES)}; content: text)",
         )
-    return [Message(item["role"], item["content"], shot) for item in value]
+    return [Message(item["role"], item["content"], shot, _name(item.get("name"))) for item in value]
+
+
+def _name(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _shot_messages(prompt: Prompt, shot: Shot) -> list[Message]:

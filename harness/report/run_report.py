@@ -89,19 +89,29 @@ def _threshold(meta: Mapping[str, Any]) -> float | Mapping[str, float] | None:
 
 
 def load_run_report(
-    run: RunDir, *, against: RunDir | None = None, home: Path | None = None
+    run: RunDir,
+    *,
+    against: RunDir | None = None,
+    home: Path | None = None,
+    results: Sequence[Result] | None = None,
+    summary: Summary | None = None,
+    requests: RequestLog | None = None,
 ) -> RunReport:
-    """The report of ``run`` (compared with the earlier run ``against`` when given)."""
+    """The report of ``run`` (compared with the earlier run ``against`` when given).
+
+    A run that just finished passes what it holds (``results``, ``summary``, ``requests``)
+    rather than have them read back from its files."""
     meta = run.meta()
-    results = list(run.results())
+    results = list(run.results()) if results is None else list(results)
     variants = _variants(meta, results)
-    baseline = meta.get("baseline")
-    summary = summarize(
-        variants,
-        results,
-        baseline=baseline if isinstance(baseline, str) else None,
-        min_pass_rate=_threshold(meta),
-    )
+    if summary is None:
+        baseline = meta.get("baseline")
+        summary = summarize(
+            variants,
+            results,
+            baseline=baseline if isinstance(baseline, str) else None,
+            min_pass_rate=_threshold(meta),
+        )
     decision = None
     if any("+" in v.model or ":ft:" in v.model for v in variants):
         decision = decide(_Decidable(summary, results), home)
@@ -111,7 +121,7 @@ def load_run_report(
         variants=variants,
         results=results,
         summary=summary,
-        requests=read_requests(requests_path(run.path)),
+        requests=requests if requests is not None else read_requests(requests_path(run.path)),
         curve=learning_curve(variants, results) if len({v.shots for v in variants}) > 1 else [],
         pairs=_pairs(variants, results),
         decision=decision,

@@ -1,0 +1,37 @@
+"""Bring suites written for other tools in: OpenAI Evals (and, next, promptfoo).
+
+Each importer returns an :class:`ImportedSuite` (the experiment, its data files and what
+could not be carried over, located in the source); :func:`import_suite` writes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.importers._common import ImportedSuite, write_suite
+from harness.importers.openai_evals import import_openai_evals
+
+__all__ = ["ImportedSuite", "import_openai_evals", "import_suite", "write_suite"]
+
+
+def import_suite(
+    kind: str,
+    source: Path,
+    out_dir: Path,
+    *,
+    eval_id: str | None = None,
+    registry_data: Path | None = None,
+) -> tuple[ImportedSuite, Path]:
+    """Import ``source`` (``kind``: ``openai-evals``) into ``out_dir``; the suite and its path.
+
+    The written experiment is validated before this returns, so what it reports is what
+    ``harness validate`` would say.
+    """
+    from harness.experiment import load_experiment
+
+    if kind != "openai-evals":
+        raise ValueError(f"unknown importer {kind!r}")
+    suite = import_openai_evals(source, eval_id=eval_id, registry_data=registry_data)
+    path = write_suite(suite, out_dir)
+    load_experiment(path)
+    return suite, path

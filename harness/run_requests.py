@@ -78,6 +78,7 @@ def compact(requests: Iterable[SentRequest], cases: Mapping[str, Mapping[str, An
     log = RequestLog(cases={str(k): dict(v) for k, v in cases.items()})
     text_index: dict[str, int] = {}
     param_index: dict[str, int] = {}
+    seen_params: dict[int, tuple[Mapping[str, Any], int]] = {}  # the same dict, once
     for request in requests:
         refs = []
         for role, content, shot in request.messages:
@@ -85,10 +86,15 @@ def compact(requests: Iterable[SentRequest], cases: Mapping[str, Mapping[str, An
             if i == len(log.texts):
                 log.texts.append(content)
             refs.append([role, i, shot])
-        blob = json.dumps(request.params, sort_keys=True, default=str)
-        p = param_index.setdefault(blob, len(param_index))
-        if p == len(log.params):
-            log.params.append(json.loads(blob))
+        known = seen_params.get(id(request.params))
+        if known is not None and known[0] is request.params:
+            p = known[1]
+        else:
+            blob = json.dumps(request.params, sort_keys=True, default=str)
+            p = param_index.setdefault(blob, len(param_index))
+            if p == len(log.params):
+                log.params.append(json.loads(blob))
+            seen_params[id(request.params)] = (request.params, p)
         log.requests[request.key] = {"m": refs, "p": p}
     return log
 

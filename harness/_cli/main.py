@@ -231,6 +231,23 @@ def import_openai_evals(
     import_command("openai-evals", source, out_dir, eval_id=eval_id, registry_data=registry_data)
 
 
+@import_group.command("promptfoo")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the experiment into.",
+)
+def import_promptfoo(source: Path, out_dir: Path) -> None:
+    """A promptfoo config (promptfooconfig.yaml), graded by promptfoo's rules."""
+    from harness._cli.commands import import_command
+
+    import_command("promptfoo", source, out_dir)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of experiment files (for editors' YAML language servers)."""

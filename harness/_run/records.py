@@ -80,16 +80,19 @@ def write_requests_record(
     """What each result was asked, for the report's "exactly as sent" view."""
     answered = {r.key for r in results}
     sent = []
+    params: dict[int, dict[str, Any]] = {}  # one dict per parameter set: compact() keys on it
     for task in tasks:
         if task.key not in answered:
             continue
         messages = task.request.messages
         owners = task.owners or (None,) * len(messages)
+        if id(task.request.params) not in params:
+            params[id(task.request.params)] = task.request.params.to_dict()
         sent.append(
             SentRequest(
                 task.key,
                 [(m["role"], m["content"], o) for m, o in zip(messages, owners, strict=True)],
-                task.request.params.to_dict(),
+                params[id(task.request.params)],
             )
         )
     return write_requests(requests_path(run.path), sent, {c.id: c.vars for c in exp.cases})

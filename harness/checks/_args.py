@@ -162,6 +162,36 @@ def _includes_check(arg: Any) -> str | None:
     return _ideals_problem(arg["value"], "includes: value")
 
 
+def _values_problem(arg: Any, name: str) -> str | None:
+    """contains_any and kin: a list of values or one comma-separated string."""
+    if isinstance(arg, str):
+        return f"{name} needs a value" if arg == "" else None
+    if not isinstance(arg, list):
+        return f"{name} takes a list of values or one comma-separated string, not {arg!r}"
+    for n, item in enumerate(arg, start=1):
+        if isinstance(item, (Mapping, list)) or item is None:
+            return f"{name}: value {n} must be text or a number, not {item!r}"
+    return None
+
+
+def _contains_json_check(arg: Any) -> str | None:
+    if arg is None or arg == "" or as_flag(arg) is True:
+        return None
+    if not isinstance(arg, Mapping):
+        return "contains_json takes nothing (any object) or a JSON Schema (a mapping)"
+    return _json_schema_check(arg)
+
+
+def _levenshtein_check(arg: Any) -> str | None:
+    spec = arg if isinstance(arg, Mapping) else {"value": arg}
+    problem = _mapping(arg, ("value", "threshold"), ("value",), "levenshtein")
+    if problem:
+        return problem
+    if not isinstance(spec["value"], str):
+        return f"levenshtein: value must be text, not {spec['value']!r}"
+    return _number(spec.get("threshold", 5), "levenshtein: threshold", low=0)
+
+
 _ARG_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "equals": lambda arg: None,
     "contains": _text_check,
@@ -172,6 +202,12 @@ _ARG_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "starts_with_any": lambda arg: _ideals_problem(arg, "starts_with_any"),
     "includes": _includes_check,
     "fuzzy_match": lambda arg: _ideals_problem(arg, "fuzzy_match"),
+    "contains_any": lambda arg: _values_problem(arg, "contains_any"),
+    "contains_all": lambda arg: _values_problem(arg, "contains_all"),
+    "icontains_any": lambda arg: _values_problem(arg, "icontains_any"),
+    "icontains_all": lambda arg: _values_problem(arg, "icontains_all"),
+    "contains_json": _contains_json_check,
+    "levenshtein": _levenshtein_check,
     "is_json": lambda arg: None,
     "json_schema": _json_schema_check,
     "json_field": _json_field_check,

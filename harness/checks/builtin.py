@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.evals_graders import fuzzy_match, includes, starts_with_any
+from harness.checks.promptfoo_checks import (
+    contains_all,
+    contains_any,
+    contains_json,
+    icontains_all,
+    icontains_any,
+    levenshtein,
+)
 
 # CheckError is defined with the rest of the family in harness.errors; re-exported here.
 from harness.errors import CheckError
@@ -222,6 +230,12 @@ CHECKS: dict[str, Callable[[str, Any, CheckContext], Verdict]] = {
     "starts_with_any": starts_with_any,  # OpenAI Evals' Match, Includes and FuzzyMatch
     "includes": includes,
     "fuzzy_match": fuzzy_match,
+    "contains_any": contains_any,  # promptfoo's rules, for `harness import promptfoo`
+    "contains_all": contains_all,
+    "icontains_any": icontains_any,
+    "icontains_all": icontains_all,
+    "contains_json": contains_json,
+    "levenshtein": levenshtein,
     "is_json": is_json,
     "json_schema": json_schema,
     "json_field": json_field,

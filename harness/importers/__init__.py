@@ -1,4 +1,4 @@
-"""Bring suites written for other tools in: OpenAI Evals (and, next, promptfoo).
+"""Bring suites written for other tools in: OpenAI Evals and promptfoo.
 
 Each importer returns an :class:`ImportedSuite` (the experiment, its data files and what
 could not be carried over, located in the source); :func:`import_suite` writes it.
@@ -10,8 +10,15 @@ from pathlib import Path
 
 from harness.importers._common import ImportedSuite, write_suite
 from harness.importers.openai_evals import import_openai_evals
+from harness.importers.promptfoo import import_promptfoo
 
-__all__ = ["ImportedSuite", "import_openai_evals", "import_suite", "write_suite"]
+__all__ = [
+    "ImportedSuite",
+    "import_openai_evals",
+    "import_promptfoo",
+    "import_suite",
+    "write_suite",
+]
 
 
 def import_suite(
@@ -22,16 +29,19 @@ def import_suite(
     eval_id: str | None = None,
     registry_data: Path | None = None,
 ) -> tuple[ImportedSuite, Path]:
-    """Import ``source`` (``kind``: ``openai-evals``) into ``out_dir``; the suite and its path.
+    """Import ``source`` (``kind``: ``openai-evals`` or ``promptfoo``) into ``out_dir``; the suite and its path.
 
     The written experiment is validated before this returns, so what it reports is what
     ``harness validate`` would say.
     """
     from harness.experiment import load_experiment
 
-    if kind != "openai-evals":
+    if kind == "openai-evals":
+        suite = import_openai_evals(source, eval_id=eval_id, registry_data=registry_data)
+    elif kind == "promptfoo":
+        suite = import_promptfoo(source)
+    else:
         raise ValueError(f"unknown importer {kind!r}")
-    suite = import_openai_evals(source, eval_id=eval_id, registry_data=registry_data)
     path = write_suite(suite, out_dir)
     load_experiment(path)
     return suite, path

@@ -46,6 +46,22 @@ class RunLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(fd, folder)
 
+    @staticmethod
+    def is_held(folder: Path) -> bool:
+        """Whether a process works on ``folder`` now (a shared lock, taken and dropped at once:
+        a ``--resume`` starting in that instant is refused with a message, never corrupted)."""
+        try:
+            fd = os.open(run_lock_path(folder), os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def release(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # closing the only descriptor drops the flock

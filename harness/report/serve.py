@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness._lock import RunLock
 from harness.errors import HarnessError
 from harness.home import harness_home, summary_path
 from harness.runs import RunDir, list_runs, open_run
@@ -162,7 +163,8 @@ def _row(run: RunDir) -> str:
     try:
         run.record_version()
         status = str(meta.get("status") or "unknown")
-        status = "running or resumable" if status == "running" else status
+        if status == "running":
+            status = "running" if RunLock.is_held(run.path) else "resumable"
     except HarnessError as exc:
         status = f"unreadable: {exc}"
     best = meta.get("best")

@@ -165,3 +165,16 @@ def test_serve_runs_logs_url_and_stops_on_ctrl_c(
     serve_runs(tmp_path, host="127.0.0.1", port=0, log=lines.append)
     assert lines[0].startswith("harness view: http://127.0.0.1:")
     assert lines[0].endswith("/ (Ctrl-C stops)") and ":0/" not in lines[0]
+
+
+def test_an_interrupted_run_is_resumable_and_a_locked_one_running(home: Path, base: str) -> None:
+    from harness._lock import RunLock
+
+    older, newer = list_runs(home)
+    older.update(status="running")  # as a killed run leaves it
+    newer.update(status="running")
+    with RunLock.acquire(newer.path):  # a process works on it
+        _, page, _ = get(base + "/")
+    rows = {run.id: page.split(f">{run.id}</a>")[1].split("</tr>")[0] for run in (older, newer)}
+    assert "resumable" in rows[older.id] and ">running<" in rows[newer.id]
+    assert RunLock.is_held(newer.path) is False  # released: the next look says resumable

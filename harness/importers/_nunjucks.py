@@ -16,7 +16,9 @@ import re
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["translate"]
+from harness.errors import Location
+
+__all__ = ["DUMP_DIFFERS", "in_file", "translate", "uses_dump"]
 
 _ENV = SandboxedEnvironment()
 _FILTER = re.compile(r"\|\s*([A-Za-z_]\w*)")
@@ -24,20 +26,23 @@ _TEST = re.compile(r"\bis\s+(?:not\s+)?([A-Za-z_]\w*)")
 _TAG = re.compile(r"\{%-?\s*(\w+)(.*?)-?%\}", re.DOTALL)
 _EXPR = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _PAIR_LOOP = re.compile(r"^\s*\w+\s*,\s*\w+\s+in\b")
+_DUMP = re.compile(r"\{[{%][^}]*\|\s*dump\b")
+DUMP_DIFFERS = (
+    "`| dump` became `| tojson`, which sorts keys, writes `, ` and `: `, and escapes "
+    "non-ASCII and <>&' as \\uXXXX (JSON.stringify does none of these); numbers and plain "
+    "ASCII strings render the same"
+)
 
 
-def _code(template: str) -> list[str]:
-    """The ``{{ }}`` and ``{% %}`` parts, where filters and tests live."""
-    return _EXPR.findall(template)
-
-
-def translate(template: str) -> tuple[str | None, str]:
-    """(the Jinja text, "") or (None, why it cannot be translated)."""
-    for tag, rest in _TAG.findall(template):
+def translate(template: str) -> tuple[str | None, str, int]:
+    """(the Jinja text, "", 0) or (None, why it cannot be translated, where: an offset)."""
+    for tag_match in _TAG.finditer(template):
+        tag, rest = tag_match.groups()
+        at = tag_match.start()
         if tag in ("include", "extends", "import", "from"):
-            return None, f"`{{% {tag} %}}` reads another file; inline it"
+            return None, f"`{{% {tag} %}}` reads another file; inline it", at
         if tag == "for" and _PAIR_LOOP.match(rest):
-            return None, "`{% for k, v in mapping %}` walks items in Nunjucks but keys in Jinja"
+            return None, "`{% for k, v in mapping %}` walks items in Nunjucks but keys in Jinja", at
     out = []
     for part in re.split(r"(\{\{.*?\}\}|\{%.*?%\})", template, flags=re.DOTALL):
         if part.startswith(("{{", "{%")):
@@ -49,16 +54,34 @@ def translate(template: str) -> tuple[str | None, str]:
             )
         out.append(part)
     text = "".join(out)
-    for code in _code(text):
-        code = re.sub(r"(['\"]).*?\1", "''", code)  # not inside string literals
+    for found in _EXPR.finditer(template):  # the source's offsets: `dump` is allowed anyway
+        code = re.sub(r"(['\"]).*?\1", "''", found.group())  # not inside string literals
         for name in _FILTER.findall(code):
-            if name not in _ENV.filters:
-                return None, f"the filter `{name}` has no Jinja equivalent"
+            if name not in _ENV.filters and name != "dump":
+                return None, f"the filter `{name}` has no Jinja equivalent", found.start()
         for name in _TEST.findall(code):
             if name not in _ENV.tests:
-                return None, f"the test `is {name}` has no Jinja equivalent"
+                return None, f"the test `is {name}` has no Jinja equivalent", found.start()
     try:
         _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
-        return None, f"not a template Jinja can read: {exc.message}"
-    return text, ""
+        lines = template.splitlines(keepends=True)[: max((exc.lineno or 1) - 1, 0)]
+        return None, f"not a template Jinja can read: {exc.message}", len("".join(lines))
+    return text, "", 0
+
+
+def uses_dump(template: str) -> bool:
+    return _DUMP.search(template) is not None
+
+
+def in_file(name: str, whole: str, part: str, at: int) -> Location:
+    """Where ``part[at:]`` (a prompt read from the file ``name``) is in the file's text."""
+    snippet = part[at:].split("\n", 1)[0][:60]
+    start = max(whole.find(part), 0)
+    found = whole.find(snippet, start) if snippet else -1
+    if found < 0:  # escaped (a JSON string): the file, at least
+        found = whole.find(snippet) if snippet else -1
+    if found < 0:
+        return Location(name, 1, 1)
+    line_start = whole.rfind("\n", 0, found) + 1
+    return Location(name, whole.count("\n", 0, found) + 1, found - line_start + 1)

@@ -146,7 +146,7 @@ class _Converter:
             self.skip(f"{kind}: a value of {value!r} is not compared as text here; not imported")
             return None
         text = value if isinstance(value, str) else str(value)
-        translated, why = translate(text)
+        translated, why, _ = translate(text)
         if translated is None:
             self.skip(f"{kind}: {why}; not imported")
         return translated

@@ -14,6 +14,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,19 @@ from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
 from harness.importers._common import ImportedSuite, inside
 from harness.importers._promptfoo_asserts import assertion_from_string, convert_assertion
 
-__all__ = ["TestReader"]
+__all__ = ["TestReader", "js_float"]
+
+_CODE_OR_BINARY = {".py", ".js", ".mjs", ".cjs", ".ts", ".pdf", ".png", ".jpg", ".jpeg", ".gif"}
+_JS_FLOAT = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def js_float(value: Any) -> float | None:
+    """JavaScript's ``Number.parseFloat``: the leading number, or None where it gives NaN."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value == value else None
+    match = _JS_FLOAT.match(str(value))
+    return float(match.group()) if match else None
+
 
 #: A promptfoo test case, where it is, and its path in the config (None: from a file).
 Raw = tuple[dict[str, Any], Location, tuple[Any, ...] | None]
@@ -79,13 +92,29 @@ class TestReader:
         if suffix == ".csv":
             return self.csv_rows(text, shown)
         if suffix == ".jsonl":
-            rows = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-            return [(json.loads(line), Location(shown, n, 1), None) for n, line in rows]
-        if suffix == ".json":
-            items = json.loads(text)
-            return [(t, Location(shown, 1, 1), None) for t in items if isinstance(t, dict)]
-        if suffix in (".yaml", ".yml"):
+            out: list[Raw] = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    test = json.loads(line)
+                except ValueError as exc:
+                    problem = Problem(Location(shown, n, 1), f"not JSON: {exc}")
+                    raise ExperimentError([problem]) from None
+                if isinstance(test, dict):
+                    out.append((test, Location(shown, n, 1), None))
+                else:
+                    self.suite.warn(Location(shown, n, 1), "not a test case", "cases")
+            return out
+        if suffix in (".json", ".yaml", ".yml"):  # JSON read as YAML: each item located
             doc = load_yaml_text(text, shown)
+            if suffix == ".json" and doc.problems:  # JSON that YAML refuses (tab indents)
+                try:
+                    items = json.loads(text)
+                except ValueError as exc:
+                    raise ExperimentError([Problem(Location(shown, 1, 1), str(exc))]) from None
+                got = items if isinstance(items, list) else []
+                return [(t, Location(shown, 1, 1), None) for t in got if isinstance(t, dict)]
             if doc.problems or not isinstance(doc.data, list):
                 raise ExperimentError(
                     doc.problems
@@ -122,10 +151,15 @@ class TestReader:
                 if value:
                     case.setdefault("options", {})[key[2:]] = value
             elif key == "__threshold":
-                case["threshold"] = value
+                case["threshold"] = js_float(value)
             elif key.startswith("__config:") and key.endswith(":threshold"):
                 target = key.split(":")[1].removeprefix("__expected")
-                configs[int(target) - 1 if target else 0] = float(value)
+                number = js_float(value)
+                if number is None or not target.isdigit() and target:
+                    raise ExperimentError(
+                        [Problem(where, f"{key}: {value!r} is not a threshold (promptfoo stops)")]
+                    )
+                configs[int(target) - 1 if target else 0] = number
             elif key in ("__description", "__metric", "__metadata") or key.startswith(
                 "__metadata:"
             ):
@@ -142,34 +176,35 @@ class TestReader:
     def var_value(self, value: Any, where: Location) -> tuple[bool, Any]:
         if not (isinstance(value, str) and value.startswith("file://")):
             return True, value
-        path, text = self.read(value, where)
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            return True, json.loads(text)
-        if suffix in (".yaml", ".yml"):
-            return True, yaml.safe_load(text)
-        if suffix in (".py", ".js", ".ts", ".pdf", ".png", ".jpg", ".jpeg", ".gif"):
+        suffix = Path(value).suffix.lower()
+        if suffix in _CODE_OR_BINARY:
             self.suite.warn(where, f"a var from {value} (code or binary) is not imported", "cases")
             return False, None
-        return True, text
+        _, text = self.read(value, where)
+        if suffix in (".yaml", ".yml"):  # renderPrompt: JSON.stringify(yaml.load(text))
+            return True, json.dumps(yaml.safe_load(text), separators=(",", ":"), ensure_ascii=False)
+        return True, text.strip()  # renderPrompt: readFileSync(...).trim(), .json included
 
     def cases(
         self, raws: list[Raw], defaults: dict[str, Any], judge: str | None
-    ) -> tuple[list[dict[str, Any]], set[str]]:
-        """The case records, and the distinct thresholds the tests set."""
+    ) -> tuple[list[dict[str, Any]], list[float | None]]:
+        """The case records, and each one's own threshold (None: it sets none)."""
         records: list[dict[str, Any]] = []
-        thresholds: set[str] = set()
+        thresholds: list[float | None] = []
         for test, where, path in raws:
-            record = self.case(test, where, defaults, judge, thresholds, path)
+            record = self.case(test, where, defaults, judge, path)
             if record is None:
                 continue
-            records += self.expand(record, len(records))
+            expanded = self.expand(record, len(records))
+            records += expanded
+            own = js_float(test.get("threshold")) or None  # `threshold ? {threshold} : {}`
+            thresholds += [own] * len(expanded)
         self.suite.imported["cases"] += len(records)
         return records, thresholds
 
     def case(
         self, test: dict[str, Any], where: Location, defaults: dict[str, Any],
-        judge: str | None, thresholds: set[str], path: tuple[Any, ...] | None = None,
+        judge: str | None, path: tuple[Any, ...] | None = None,
     ) -> dict[str, Any] | None:  # fmt: skip
         for key in test:
             if key not in ("vars", "assert", "description", "threshold", "metadata", "options"):
@@ -178,9 +213,6 @@ class TestReader:
         for key in options:
             if key != "provider":
                 self.suite.warn(where, f"test option `options.{key}` is not imported")
-        threshold = test.get("threshold")
-        if threshold not in (None, "") and float(threshold):  # `threshold ? {threshold} : {}`
-            thresholds.add(str(float(threshold)))
         fields = dict(defaults)
         for name, value in (test.get("vars") or {}).items():
             ok, got = self.var_value(value, where)

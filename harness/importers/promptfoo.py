@@ -21,9 +21,9 @@ from typing import Any
 from harness.errors import ExperimentError, Location, Problem
 from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
 from harness.importers._common import ImportedSuite, jsonl, slug
-from harness.importers._nunjucks import translate
+from harness.importers._nunjucks import DUMP_DIFFERS, in_file, translate, uses_dump
 from harness.importers._promptfoo_asserts import convert_assertion
-from harness.importers._promptfoo_tests import TestReader
+from harness.importers._promptfoo_tests import TestReader, js_float
 
 __all__ = ["import_promptfoo"]
 
@@ -86,6 +86,10 @@ def _chat(text: str) -> list[dict[str, str]] | None:
     return None
 
 
+def _shown(threshold: float | None) -> str:
+    return "none" if threshold is None else f"{threshold:g}"
+
+
 class _Importer:
     def __init__(self, source: Path, doc: YamlDocument) -> None:
         self.source, self.doc, self.data = source, doc, doc.data
@@ -93,15 +97,20 @@ class _Importer:
         self.suite = ImportedSuite(slug(name), str(source), {})
         self.reader = TestReader(self.suite, doc, source.parent)
 
-    def prompt(self, pid: str, text: str, where: Location) -> dict[str, Any] | None:
+    def prompt(
+        self, pid: str, text: str, where: Location, file: tuple[str, str] | None
+    ) -> dict[str, Any] | None:
         chat = _chat(text)
         parts = [m["content"] for m in chat] if chat else [text]
         translated = []
         for part in parts:
-            got, why = translate(part)
+            got, why, at = translate(part)
             if got is None:
-                self.suite.warn(where, f"prompt {pid}: {why}; not imported", "prompts")
+                place = where if file is None else in_file(*file, part, at)
+                self.suite.warn(place, f"prompt {pid}: {why}; not imported", "prompts")
                 return None
+            if uses_dump(part):
+                self.suite.warn(where, f"prompt {pid}: {DUMP_DIFFERS}")
             translated.append(got)
         self.suite.imported["prompts"] += 1
         if chat:
@@ -111,25 +120,26 @@ class _Importer:
             return {"id": pid, "messages": msgs}
         return {"id": pid, "user": translated[0]}
 
-    def prompt_texts(self, entry: Any, where: Location) -> list[str]:
+    def prompt_texts(self, entry: Any, where: Location) -> tuple[list[str], tuple[str, str] | None]:
+        """The prompts an entry holds, and the file (its name, its text) they come from."""
         if isinstance(entry, dict):
             entry = entry.get("raw") or entry.get("id")
         if not isinstance(entry, str):
             self.suite.warn(where, f"a prompt of {entry!r} is not imported", "prompts")
-            return []
+            return [], None
         if not entry.startswith("file://"):
-            return [entry]
+            return [entry], None
         name = entry.removeprefix("file://")
         suffix = Path(name).suffix.lower()
         if "*" in name or ":" in name or suffix not in _TEXT_PROMPTS | {".json"}:
             self.suite.warn(
                 where, f"prompts from {entry} (code, globs, tables) are not imported", "prompts"
             )
-            return []
-        _, text = self.reader.read(name, where)
+            return [], None
+        path, text = self.reader.read(name, where)
         if suffix in (".txt", ".md", ""):  # processTxtFile: split at the delimiter, trimmed
-            return [p.strip() for p in text.split("---") if p.strip()]
-        return [text]
+            return [p.strip() for p in text.split("---") if p.strip()], (str(path), text)
+        return [text], (str(path), text)
 
     def prompts(self) -> list[dict[str, Any]]:
         given = self.data.get("prompts")
@@ -137,8 +147,9 @@ class _Importer:
         out: list[dict[str, Any]] = []
         for i, entry in enumerate(entries):
             where = self.doc.locate(("prompts", i) if isinstance(given, list) else ("prompts",))
-            for text in self.prompt_texts(entry, where):
-                made = self.prompt(f"p{len(out) + 1}", text, where)
+            texts, file = self.prompt_texts(entry, where)
+            for text in texts:
+                made = self.prompt(f"p{len(out) + 1}", text, where, file)
                 if made is not None:
                     out.append(made)
         return out
@@ -190,6 +201,23 @@ class _Importer:
                 found.append(model)
         return found
 
+    def threshold(
+        self, spec: dict[str, Any], default: float | None, own: list[float | None]
+    ) -> None:
+        """``test.threshold ?? defaultTest.threshold`` per case; here one applies to all."""
+        each = {default if t is None else t for t in own}
+        if len(each) == 1 and None not in each:
+            spec["threshold"] = each.pop()
+            return
+        if default is not None:
+            spec["threshold"] = default
+        if len(each) > 1:
+            self.suite.warn(
+                self.doc.locate(("tests",)),
+                f"per-test thresholds differ ({', '.join(sorted(_shown(t) for t in each))}); "
+                + ("only the default's applies to all cases here" if default else "none applies"),
+            )
+
     def tests(self) -> dict[str, Any]:
         default = self.data.get("defaultTest") or {}
         dwhere = self.doc.locate(("defaultTest",), key=True)
@@ -233,18 +261,7 @@ class _Importer:
         self.suite.files.update(self.reader.files)
         spec: dict[str, Any] = {"file": f"data/{name}.jsonl"}
         spec["assert"] = [a for a in shared if a is not None]
-        threshold = default.get("threshold")
-        if threshold not in (None, "") and float(threshold):
-            spec["threshold"] = float(threshold)
-        elif len(thresholds) == 1 and all(r for r in records):
-            spec["threshold"] = float(next(iter(thresholds)))
-        if len(thresholds) > 1 or (
-            thresholds and "threshold" in spec and {str(spec["threshold"])} != thresholds
-        ):
-            self.suite.warn(
-                self.doc.locate(("tests",)),
-                "per-test thresholds differ; only one applies to all cases here",
-            )
+        self.threshold(spec, js_float(default.get("threshold")) or None, thresholds)
         return spec
 
 

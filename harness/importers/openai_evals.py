@@ -7,7 +7,8 @@ becomes the check with its exact rule (Match: ``starts_with_any``, Includes: ``i
 FuzzyMatch: ``fuzzy_match``), and ``few_shot_jsonl`` becomes the pool, shown with the
 ``first`` selector so the import asks exactly what the original asked (the first
 ``num_few_shot`` examples, before the last message); ``random`` and ``similar`` are written
-beside it, commented out, to try.
+beside it, commented out, to try. A model-graded eval (``ModelBasedClassify``) becomes a
+``judge`` check with its spec's prompt (see ``_evals_modelgraded``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from harness.errors import ExperimentError, Location, Problem
 from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
+from harness.importers import _evals_modelgraded as modelgraded
 from harness.importers._common import ImportedSuite, inside, jsonl, slug
 
 __all__ = ["GRADERS", "import_openai_evals"]
@@ -119,7 +121,7 @@ def _read_jsonl(path: Path, suite: ImportedSuite, what: str) -> list[tuple[int, 
     return rows
 
 
-def _cases(path: Path, suite: ImportedSuite) -> list[dict[str, Any]]:
+def _cases(path: Path, suite: ImportedSuite, as_text: bool = False) -> list[dict[str, Any]]:
     cases = []
     for n, row in _read_jsonl(path, suite, "cases"):
         where = Location(str(path), n, 1)
@@ -130,9 +132,10 @@ def _cases(path: Path, suite: ImportedSuite) -> list[dict[str, Any]]:
         elif ideal is None:
             suite.warn(where, "`ideal` is neither text nor a list of texts", "cases")
         else:
-            cases.append(
-                {"id": f"s{n}", "input": messages, "question": _question(messages), "ideal": ideal}
-            )
+            case = {"id": f"s{n}", "input": messages, "question": _question(messages)}
+            if as_text:  # what a model-graded spec's {input} is
+                case["input_text"] = modelgraded.conversation_text(messages)
+            cases.append({**case, "ideal": ideal})
     suite.imported["cases"] += len(cases)
     return cases
 
@@ -170,6 +173,7 @@ def import_openai_evals(
     """The eval at ``source`` (a registry YAML or a samples JSONL) as an experiment."""
     source = source.resolve()
     definition: dict[str, Any]
+    doc: YamlDocument | None = None
     data_dir: Path | None
     root: Path | None
     if source.suffix.lower() == ".jsonl":
@@ -188,8 +192,15 @@ def import_openai_evals(
     given = definition.get("args")
     args: dict[str, Any] = given if isinstance(given, dict) else {}
     check, default_max_tokens = GRADERS.get(str(cls), (None, None))
+    assertion: dict[str, Any] | None = None
+    if cls == modelgraded.CLASS and doc is not None:
+        assertion = modelgraded.judge_check(doc, name, args, source.parent.parent, suite)
+        check, sampled = "judge", args.get("sample_kwargs")
+        default_max_tokens = dict(sampled if isinstance(sampled, dict) else {}).get(
+            "max_tokens", 1024
+        )
     if cls is not None and check is None:
-        known = ", ".join(GRADERS)
+        known = ", ".join([*GRADERS, modelgraded.CLASS])
         raise _fail(where, f"eval class {cls!r} cannot be imported (supported: {known})")
     if data_dir is None or root is None:
         samples_path = source
@@ -198,11 +209,11 @@ def import_openai_evals(
         if not isinstance(samples, str):
             raise _fail(where, "the eval has no `samples_jsonl` argument")
         samples_path = inside(data_dir, samples, root, where)
-    cases = _cases(samples_path, suite)
+    cases = _cases(samples_path, suite, as_text=check == "judge")
     if not cases:
         raise _fail(Location(str(samples_path)), "no sample could be imported")
     check = check or "starts_with_any"
-    assertion: dict[str, Any] = {check: "{{ ideal }}"}
+    assertion = assertion or {check: "{{ ideal }}"}
     if check == "includes" and str(args.get("ignore_case", "")).lower() == "true":
         assertion = {"includes": {"value": "{{ ideal }}", "ignore_case": True}}
     suite.imported["checks"] += 1
@@ -240,7 +251,11 @@ def import_openai_evals(
     suite.header = [
         f"Imported from OpenAI Evals: {source}" + (f" (eval {name})" if data_dir else ""),
         f"Grader: {cls or 'none given (a bare samples file): Match'} -> `{check}`, "
-        "with the same rule (see the README's table).",
+        + (
+            "with the spec's prompt as its rubric (see the warning below)."
+            if check == "judge"
+            else "with the same rule (see the README's table)."
+        ),
         "Models: the experiment's default (the embedded local:smollm2); to ask OpenAI, add",
         "  models: [openai:gpt-4o-mini]   (the key comes from OPENAI_API_KEY)",
     ]

@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["FORMATS", "OptionalPath", "format_option", "home_option", "trust_options"]
+__all__ = [
+    "FORMATS",
+    "OptionalPath",
+    "format_option",
+    "home_option",
+    "output_dir_option",
+    "trust_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,3 +106,15 @@ def trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         with_trust = option(with_trust)
     return with_trust
+
+
+def output_dir_option(command: F) -> F:
+    """``-o/--output DIR``, required: where an import writes its experiment."""
+    return click.option(
+        "-o",
+        "--output",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder to write the experiment into.",
+    )(command)

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from harness._cli.common import OptionalPath, format_option, home_option, trust_options
+from harness._cli.common import (
+    OptionalPath,
+    format_option,
+    home_option,
+    output_dir_option,
+    trust_options,
+)
 from harness.errors import ExperimentError, HarnessError
 
 if TYPE_CHECKING:
@@ -208,14 +214,7 @@ def import_group() -> None:
 
 @import_group.command("openai-evals")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the experiment into.",
-)
+@output_dir_option
 @click.option("--eval", "eval_id", metavar="ID", help="The eval, when the file defines several.")
 @click.option(
     "--registry-data",
@@ -233,14 +232,7 @@ def import_openai_evals(
 
 @import_group.command("promptfoo")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the experiment into.",
-)
+@output_dir_option
 def import_promptfoo(source: Path, out_dir: Path) -> None:
     """A promptfoo config (promptfooconfig.yaml), graded by promptfoo's rules."""
     from harness._cli.commands import import_command

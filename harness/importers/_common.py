@@ -23,8 +23,9 @@ from typing import Any
 import yaml
 
 from harness.errors import ExperimentError, HarnessError, Location, Problem
+from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
 
-__all__ = ["ImportedSuite", "inside", "jsonl", "located", "slug", "write_suite"]
+__all__ = ["ImportedSuite", "inside", "jsonl", "located", "read_yaml", "slug", "write_suite"]
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -32,6 +33,22 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 def slug(text: str, fallback: str = "imported") -> str:
     """A name usable as a file name and an experiment name."""
     return _SLUG.sub("-", text).strip("-.")[:80] or fallback
+
+
+def read_yaml(path: Path, *, mapping: str | None = None) -> YamlDocument:
+    """A source YAML file with positions; ExperimentError when it cannot be read or parsed,
+    or (with ``mapping``, the message) when it is not a mapping."""
+    display = str(path)
+    text, problem = read_text(path, display)
+    if problem is not None:
+        raise ExperimentError([problem])
+    assert text is not None
+    doc = load_yaml_text(text, display)
+    if doc.problems:
+        raise ExperimentError(doc.problems)
+    if mapping is not None and not isinstance(doc.data, dict):
+        raise ExperimentError([Problem(Location(display, 1, 1), mapping)])
+    return doc
 
 
 def jsonl(records: Iterable[Mapping[str, Any]]) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ExperimentError, Location, Problem
-from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
-from harness.importers._common import ImportedSuite, inside
+from harness.experiment._yaml import YamlDocument
+from harness.importers._common import ImportedSuite, inside, read_yaml
 
 __all__ = ["CLASS", "conversation_text", "judge_check"]
 
@@ -56,13 +56,7 @@ def _find_spec(registry: Path, name: str, where: Location) -> tuple[YamlDocument
         if registry.resolve() in resolved.parents and resolved not in paths:
             paths.append(resolved)  # a link out of the registry is never read
     for path in paths:
-        text, problem = read_text(path, str(path))
-        if problem is not None:
-            raise ExperimentError([problem])
-        assert text is not None
-        doc = load_yaml_text(text, str(path))
-        if doc.problems:
-            raise ExperimentError(doc.problems)
+        doc = read_yaml(path)
         if isinstance(doc.data, dict) and isinstance(doc.data.get(name), dict):
             return doc, doc.data[name]
     raise ExperimentError([Problem(where, f"no model-graded spec {name!r} in {folder}")])

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ExperimentError, Location, Problem
-from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
+from harness.experiment._yaml import YamlDocument, read_text
 from harness.importers import _evals_modelgraded as modelgraded
-from harness.importers._common import ImportedSuite, inside, jsonl, slug
+from harness.importers._common import ImportedSuite, inside, jsonl, read_yaml, slug
 
 __all__ = ["GRADERS", "import_openai_evals"]
 
@@ -38,17 +38,7 @@ def _fail(where: Location, message: str) -> ExperimentError:
 
 
 def _load_registry_file(path: Path) -> YamlDocument:
-    display = str(path)
-    text, problem = read_text(path, display)
-    if problem is not None:
-        raise ExperimentError([problem])
-    assert text is not None
-    doc = load_yaml_text(text, display)
-    if doc.problems:
-        raise ExperimentError(doc.problems)
-    if not isinstance(doc.data, dict):
-        raise _fail(Location(display), "an eval registry file maps eval names to definitions")
-    return doc
+    return read_yaml(path, mapping="an eval registry file maps eval names to definitions")
 
 
 def _choose(doc: YamlDocument, wanted: str | None) -> tuple[str, dict[str, Any]]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ExperimentError, Location, Problem
-from harness.experiment._yaml import YamlDocument, load_yaml_text, read_text
-from harness.importers._common import ImportedSuite, jsonl, slug
+from harness.experiment._yaml import YamlDocument
+from harness.importers._common import ImportedSuite, jsonl, read_yaml, slug
 from harness.importers._nunjucks import DUMP_DIFFERS, in_file, translate, uses_dump
 from harness.importers._promptfoo_asserts import convert_assertion
 from harness.importers._promptfoo_tests import TestReader, js_float
@@ -37,16 +37,7 @@ def _fail(where: Location, message: str) -> ExperimentError:
 
 
 def _load(source: Path) -> YamlDocument:
-    text, problem = read_text(source, str(source))
-    if problem is not None:
-        raise ExperimentError([problem])
-    assert text is not None
-    doc = load_yaml_text(text, str(source))
-    if doc.problems:
-        raise ExperimentError(doc.problems)
-    if not isinstance(doc.data, dict):
-        raise _fail(Location(str(source), 1, 1), "a promptfoo config is a mapping")
-    return doc
+    return read_yaml(source, mapping="a promptfoo config is a mapping")
 
 
 def _resolve_refs(value: Any, data: dict[str, Any], where: Location) -> Any:

@@ -63,7 +63,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.experiment import Variant  # noqa: E402
-from harness.experiment.messages import shot_owners  # noqa: E402
 from harness.home import report_path, requests_path  # noqa: E402
 from harness.report.html import _script_json, render_html, report_data  # noqa: E402
 from harness.report.run_report import load_run_report  # noqa: E402
@@ -214,11 +213,14 @@ def build_run(home: Path, n_results: int, seed: int = 7) -> tuple[RunDir, dict[s
                 messages.append(("user", user.format(input=pool[sid][0])))
                 messages.append(("assistant", pool[sid][1]))
             messages.append(("user", user.format(input=case["input"])))
-            owners = shot_owners(len(messages), shots, "multiturn")
+            # as the pipeline marks them: each shot's user/assistant pair carries its pool id
+            owners = [None] + [sid for sid in shots for _ in (0, 1)] + [None]
             key = hashlib.sha256(json.dumps([MODEL_ID, messages, PARAMS, 0]).encode()).hexdigest()
             sent.append(
                 SentRequest(
-                    key, [(r, c, o) for (r, c), o in zip(messages, owners, strict=True)], PARAMS
+                    key,
+                    [(r, c, o, None) for (r, c), o in zip(messages, owners, strict=True)],
+                    PARAMS,
                 )
             )
             tokens_in = sum(len(c) for _, c in messages) // 4 + 4 * len(messages)

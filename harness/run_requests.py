@@ -13,6 +13,7 @@ Format (version 1)::
      "texts": ["You convert dates...", ...],           # distinct message contents
      "params": [{"temperature": 0.0, ...}, ...],       # distinct generation parameters
      "requests": {"<result key>": {"m": [["user", 3, "pool-7"], ...], "p": 0}},
+                                                       # a 4th item: the message's name
      "cases": {"<case id>": {"input": ..., ...}}}       # each case's fields
 
 A file that is missing or unreadable reads as empty: the report then says the messages
@@ -42,10 +43,11 @@ REQUESTS_VERSION = 1
 
 @dataclass(frozen=True)
 class SentRequest:
-    """One result's request: (role, content, shot id or None) per message, and its params."""
+    """One result's request: (role, content, shot id or None, name or None) per message, and
+    its params."""
 
     key: str
-    messages: Sequence[tuple[str, str, str | None]]
+    messages: Sequence[tuple[str, str, str | None, str | None]]
     params: Mapping[str, Any]
 
 
@@ -61,7 +63,7 @@ class RequestLog:
     def messages(self, key: str) -> list[tuple[str, str, str | None]]:
         """A request's messages expanded: (role, content, shot id or None)."""
         entry = self.requests.get(key) or {}
-        return [(role, self.texts[i], shot) for role, i, shot in entry.get("m", [])]
+        return [(ref[0], self.texts[ref[1]], ref[2]) for ref in entry.get("m", [])]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,11 +83,11 @@ def compact(requests: Iterable[SentRequest], cases: Mapping[str, Mapping[str, An
     seen_params: dict[int, tuple[Mapping[str, Any], int]] = {}  # the same dict, once
     for request in requests:
         refs = []
-        for role, content, shot in request.messages:
+        for role, content, shot, name in request.messages:
             i = text_index.setdefault(content, len(text_index))
             if i == len(log.texts):
                 log.texts.append(content)
-            refs.append([role, i, shot])
+            refs.append([role, i, shot] if name is None else [role, i, shot, name])
         known = seen_params.get(id(request.params))
         if known is not None and known[0] is request.params:
             p = known[1]
@@ -140,7 +142,9 @@ def _valid_entry(entry: Any, texts: int, params: int) -> bool:
     if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p < params:
         return False
     for ref in entry["m"]:
-        if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)):
+        if not (isinstance(ref, list) and len(ref) in (3, 4) and isinstance(ref[0], str)):
+            return False
+        if len(ref) == 4 and not isinstance(ref[3], str):
             return False
         i = ref[1]
         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < texts:

@@ -91,7 +91,10 @@ def write_requests_record(
         sent.append(
             SentRequest(
                 task.key,
-                [(m["role"], m["content"], o) for m, o in zip(messages, owners, strict=True)],
+                [
+                    (m["role"], m["content"], o, m.get("name"))
+                    for m, o in zip(messages, owners, strict=True)
+                ],
                 params[id(task.request.params)],
             )
         )

@@ -166,3 +166,26 @@ def test_problems_are_located_and_nothing_is_written_for_an_invalid_source(
         ["import", "openai-evals", str(definition), "-o", str(tmp_path / "o3")], capsys
     )
     assert code == 2 and "eval class 'evals.elsuite.x:Mystery' cannot be imported" in err
+
+
+def test_message_names_are_sent_and_recorded(tmp_path: Path) -> None:
+    suite, path = import_suite(
+        "openai-evals", EVALS / "test-basic.yaml", tmp_path / "out", eval_id="test-includes"
+    )
+    seen: list[list[dict[str, Any]]] = []
+
+    def responder(request: dict[str, Any]) -> str:
+        seen.append(request["messages"])
+        return "Paris"
+
+    with FakeOpenAIServer(api_key="sk-test", responder=responder) as server:
+        text = path.read_text("utf-8").replace(
+            "prompts:",
+            f"models:\n- id: openai:x\n  base_url: {server.base_url}\n  api_key: sk-test\nprompts:",
+        )
+        path.write_text(text, "utf-8")
+        result = harness.run(path, home=tmp_path / "home", progress=False)
+    assert {"role": "system", "content": "Paris", "name": "example_assistant"} in seen[0]
+    log = read_requests(requests_path(result.run_dir))
+    refs = log.requests[result.results[0].key]["m"]
+    assert [r[3] for r in refs if len(r) == 4][:2] == ["example_user", "example_assistant"]

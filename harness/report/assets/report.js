@@ -91,9 +91,10 @@
       body.appendChild(el("p", { cls: "note", text: "not recorded for this result" }));
       return body;
     }
-    for (const [role, index, shot] of sent.m) {
+    for (const [role, index, shot, name] of sent.m) {
       const msg = el("div", { cls: "msg" + (shot ? " shot" : "") });
-      msg.appendChild(el("div", { cls: "role", text: role + (shot ? ` · shot ${shot}` : "") }));
+      const label = role + (name ? ` (${name})` : "") + (shot ? ` · shot ${shot}` : "");
+      msg.appendChild(el("div", { cls: "role", text: label }));
       msg.appendChild(el("div", { cls: "content", text: data.texts[index] }));
       body.appendChild(msg);
     }

@@ -1,0 +1,99 @@
+"""The embedded model on the flagship experiment: wall time, tokens/s, peak memory, answers.
+
+Runs ``harness run experiments/date_iso.yaml`` once per configuration, each in its own
+process with a fresh harness home (so model conversion is included, as for a new user),
+and prints for each: wall time, prompt and generated tokens (from the run's results) and
+their rates over the wall time, the peak resident memory of the process (ru_maxrss), each
+variant's pass rate, and how many outputs differ from the first configuration's. The
+ratio to the first configuration is measured in the same invocation, so it holds on a
+noisy machine where absolute times swing 2-3x.
+
+A configuration is a name and environment settings, e.g. ``threads2:HARNESS_TORCH_THREADS=2``:
+
+    .venv/bin/python benchmarks/flagship_engine.py                         # today's engine
+    .venv/bin/python benchmarks/flagship_engine.py base threads2:HARNESS_TORCH_THREADS=2
+    .venv/bin/python benchmarks/flagship_engine.py --variant 'terse/k0/*'  # a quick subset
+
+The whole flagship takes about 9 minutes per configuration on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "experiments" / "date_iso.yaml"
+
+
+def _run(name: str, env_settings: dict[str, str], variants: list[str], home: Path) -> dict:
+    env = {**os.environ, **env_settings, "HARNESS_HOME": str(home)}
+    args = [sys.executable, "-m", "harness", "run", str(EXPERIMENT), "--format", "json"]
+    for pattern in variants:
+        args += ["--variant", pattern]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode not in (0, 1):
+        sys.exit(f"{name}: harness run failed ({proc.returncode}):\n{stderr[-2000:]}")
+    report = json.loads(stdout)
+    cases = report["cases"]
+    return {
+        "name": name,
+        "wall": wall,
+        "peak_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
+        "prompt": sum(c["prompt_tokens"] or 0 for c in cases),
+        "generated": sum(c["completion_tokens"] or 0 for c in cases),
+        "rates": {v["id"]: v["pass_rate"] for v in report["variants"]},
+        "outputs": {(c["variant"], c["case"], c["repeat"]): c["output"] for c in cases},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("configs", nargs="*", default=["base"], help="NAME[:VAR=VALUE,...]")
+    parser.add_argument("--variant", action="append", default=[], help="variant glob")
+    options = parser.parse_args()
+    runs = []
+    for spec in options.configs:
+        name, _, settings = spec.partition(":")
+        env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
+        with tempfile.TemporaryDirectory(prefix="flagship-") as home:
+            runs.append(_run(name, env, options.variant, Path(home)))
+        print(f"  {name}: {runs[-1]['wall']:.1f} s", file=sys.stderr)
+    first = runs[0]
+    print(f"flagship {EXPERIMENT.name}, {len(first['outputs'])} requests, fresh home each\n")
+    header = f"{'config':<12}{'wall s':>9}{'x first':>9}{'prompt tok/s':>14}"
+    print(header + f"{'gen tok/s':>11}{'peak MB':>9}{'outputs differ':>16}")
+    for r in runs:
+        differ = sum(first["outputs"].get(k) != v for k, v in r["outputs"].items())
+        peak = f"{r['peak_mb']:.0f}"
+        print(
+            f"{r['name']:<12}{r['wall']:>9.1f}{first['wall'] / r['wall']:>9.2f}"
+            f"{r['prompt'] / r['wall']:>14.0f}{r['generated'] / r['wall']:>11.1f}"
+            f"{peak:>9}{differ:>16}"
+        )
+    print("\npass rate by variant:")
+    for variant in first["rates"]:
+        cells = "  ".join(f"{r['name']} {100 * r['rates'].get(variant, 0):5.1f}%" for r in runs)
+        print(f"  {variant:<40} {cells}")
+    print(
+        "\nTokens/s are over the whole wall time (conversion and loading included). Machines "
+        "that share cores are noisy: compare the ratios, measured in this one invocation."
+    )
+
+
+if __name__ == "__main__":
+    main()

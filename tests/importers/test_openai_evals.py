@@ -19,6 +19,7 @@ from harness.importers import import_suite
 from harness.run_requests import read_requests
 from tests.checks.test_evals_graders import evals_fuzzy, evals_includes, evals_match
 from tests.conftest import run_cli
+from tests.importers._server import use_server
 from tests.openai_server import FakeOpenAIServer
 from tests.openai_server.chat import last_user_text
 
@@ -73,12 +74,8 @@ def test_an_imported_eval_decides_every_case_as_the_original(
     def responder(request: dict[str, Any]) -> str:
         return said[last_user_text(request["messages"])]
 
-    text = path.read_text("utf-8").replace(
-        "prompts:",
-        "models:\n- id: openai:gpt-4o-mini\n  base_url: {url}\n  api_key: sk-test\nprompts:",
-    )
     with FakeOpenAIServer(api_key="sk-test", responder=responder) as server:
-        path.write_text(text.replace("{url}", server.base_url), "utf-8")
+        use_server(path, server)
         result = harness.run(path, home=tmp_path / "home", progress=False)
     verdicts = {r.case: r.passed for r in result.results}
     expected = {f"s{n}": grader(said[s["question"]], s["ideal"]) for n, s in _numbered(samples)}
@@ -102,11 +99,7 @@ def test_few_shot_examples_are_the_first_n_before_the_last_message(tmp_path: Pat
     fewshot = _jsonl(REGISTRY / "data/anagrams/fewshot.jsonl")
     sample = _jsonl(REGISTRY / "data/anagrams/samples.jsonl")[0]
     with FakeOpenAIServer(api_key="sk-test") as server:
-        text = path.read_text("utf-8").replace(
-            "prompts:",
-            f"models:\n- id: openai:x\n  base_url: {server.base_url}\n  api_key: sk-test\nprompts:",
-        )
-        path.write_text(text, "utf-8")
+        use_server(path, server)
         result = harness.run(path, home=tmp_path / "home", progress=False)
     log = read_requests(requests_path(result.run_dir))
     first = next(r for r in result.results if r.case == "s1")
@@ -179,11 +172,7 @@ def test_message_names_are_sent_and_recorded(tmp_path: Path) -> None:
         return "Paris"
 
     with FakeOpenAIServer(api_key="sk-test", responder=responder) as server:
-        text = path.read_text("utf-8").replace(
-            "prompts:",
-            f"models:\n- id: openai:x\n  base_url: {server.base_url}\n  api_key: sk-test\nprompts:",
-        )
-        path.write_text(text, "utf-8")
+        use_server(path, server)
         result = harness.run(path, home=tmp_path / "home", progress=False)
     assert {"role": "system", "content": "Paris", "name": "example_assistant"} in seen[0]
     log = read_requests(requests_path(result.run_dir))

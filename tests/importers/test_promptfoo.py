@@ -16,6 +16,7 @@ import harness
 from harness.experiment import load_experiment
 from harness.importers import import_suite
 from tests.conftest import run_cli
+from tests.importers._server import use_server
 from tests.openai_server import FakeOpenAIServer
 from tests.openai_server.chat import last_user_text
 
@@ -178,11 +179,7 @@ def test_an_imported_config_decides_every_case_as_promptfoo(tmp_path: Path) -> N
         return said[last_user_text(request["messages"])]
 
     with FakeOpenAIServer(api_key="sk-test", responder=responder) as server:
-        text = path.read_text("utf-8").replace(
-            "- id: openai:gpt-4.1-mini",
-            f"- id: openai:x\n  base_url: {server.base_url}\n  api_key: sk-test",
-        )
-        path.write_text(text, "utf-8")
+        use_server(path, server)
         result = harness.run(path, home=tmp_path / "home", progress=False)
     verdicts = {r.case: r.passed for r in result.results}
     expected = {}

@@ -16,6 +16,7 @@ import harness
 from harness.errors import ExperimentError
 from harness.experiment import load_experiment
 from harness.importers import import_promptfoo, import_suite, write_suite
+from tests.importers._server import use_server
 from tests.openai_server import FakeOpenAIServer
 from tests.openai_server.chat import last_user_text
 
@@ -343,11 +344,7 @@ def test_levenshtein_similar_and_python_verdicts_in_a_run(tmp_path: Path) -> Non
         return said[last_user_text(request["messages"])]
 
     with FakeOpenAIServer(api_key="sk-test", responder=responder) as server:
-        text = path.read_text("utf-8").replace(
-            "- id: openai:gpt-4o-mini",
-            f"- id: openai:x\n  base_url: {server.base_url}\n  api_key: sk-test",
-        )
-        path.write_text(text, "utf-8")
+        use_server(path, server)
         load_experiment(path, allow_python=True)
         result = harness.run(path, home=tmp_path / "home", progress=False, allow_python=True)
     verdicts = {r.case: r.passed for r in result.results}

@@ -22,12 +22,14 @@ Prompting
     message contents joined by blank lines.
 
 Generation
-    Conversations are generated in batches (left padding plus an attention mask; transformers
-    derives the position ids from the mask), greedily when ``temperature == 0`` and by
-    temperature / nucleus sampling otherwise (no top-k).  Sampling with a ``seed`` re-seeds
-    a forked RNG before every batch, so the same call gives the same texts without touching
-    the global RNG.  The checkpoint's own generation defaults (sampling settings, repetition
-    penalties) are ignored: the arguments of :meth:`LocalEngine.generate` are the whole story.
+    Conversations are planned into batches by :mod:`harness.models._batching` (a prefix
+    shared by many prompts is computed once; similar lengths go together under a token
+    budget) and run by :mod:`harness.models._engine_transformers`, greedily when
+    ``temperature == 0`` and by temperature / nucleus sampling otherwise (no top-k).
+    Sampling with a ``seed`` re-seeds a forked RNG before every batch, so the same call
+    gives the same texts without touching the global RNG.  The checkpoint's own generation
+    defaults (sampling settings, repetition penalties) are ignored: the arguments of
+    :meth:`LocalEngine.generate` are the whole story.
 
 Threads
     ``torch.set_num_threads`` is process-wide.  The engine sets it to ``threads``, else
@@ -43,7 +45,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,8 @@ from typing import Any
 from harness._hf import quiet
 from harness.home import adapter_dir as _adapter_dir
 from harness.home import harness_home, models_root
+from harness.models._batching import plan_batches
+from harness.models._engine_transformers import Sampling, TransformersEngine
 from harness.models._local_setup import (
     EMBEDDED_GGUF_NAME,
     EMBEDDED_MODEL,
@@ -68,6 +72,8 @@ from harness.models._local_setup import (
 )
 
 __all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "DEFAULT_BATCH_TOKENS",
     "EMBEDDED_GGUF_NAME",
     "EMBEDDED_MODEL",
     "Generation",
@@ -78,6 +84,14 @@ __all__ = [
     "embedded_gguf_path",
     "load_engine",
 ]
+
+
+DEFAULT_BATCH_ROWS = 64
+"""Most conversations generated together (``batch_size``)."""
+
+DEFAULT_BATCH_TOKENS = 8192
+"""Most tokens in a batch, counting every row at its longest prompt plus ``max_tokens``
+(``batch_tokens``): about 380 MB of float32 key/value cache for SmolLM2-135M."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,9 @@ class LocalEngine:
         self._model.to(self._device)
         self._model.eval()
         self._setup_special_tokens(transformers)
+        self._backend = TransformersEngine(
+            self._model, device=self._device, pad_id=self._pad_id, eos_ids=self._eos_ids
+        )
         self.load_info = LoadInfo(
             source=str(gguf) if gguf is not None else model,
             weights_dir=weights,
@@ -273,13 +290,57 @@ class LocalEngine:
         top_p: float | None = None,
         seed: int | None = None,
         stop: Sequence[str] | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
+        batch_tokens: int | None = None,
     ) -> list[Generation]:
-        """Complete every conversation, in order, ``batch_size`` at a time.
+        """Complete every conversation; the result is in the order of ``conversations``.
 
-        Greedy decoding when ``temperature == 0`` (``top_p`` and ``seed`` are then unused);
-        otherwise sampling at ``temperature`` with nucleus ``top_p``, re-seeded before every
-        batch when ``seed`` is given.  At most ``max_tokens`` tokens are generated.
+        Conversations are planned into batches (:func:`plan_batches`: a shared prefix is
+        computed once, similar lengths go together) of at most ``batch_size`` rows and
+        ``batch_tokens`` tokens.  Greedy decoding when ``temperature == 0`` (``top_p`` and
+        ``seed`` are then unused); otherwise sampling at ``temperature`` with nucleus
+        ``top_p``, re-seeded before every batch when ``seed`` is given.  At most
+        ``max_tokens`` tokens are generated.
+        """
+        results: list[Generation] = []
+
+        def keep(rows: Sequence[int], generations: Sequence[Generation]) -> None:
+            results.extend(generations)
+            order.extend(rows)
+
+        order: list[int] = []
+        self.generate_batches(
+            conversations,
+            on_batch=keep,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            stop=stop,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+        )
+        return [generation for _, generation in sorted(zip(order, results, strict=True))]
+
+    def generate_batches(
+        self,
+        conversations: Sequence[Sequence[Mapping[str, str]]],
+        *,
+        on_batch: Callable[[Sequence[int], Sequence[Generation]], None],
+        on_error: Callable[[Sequence[int], Exception], None] | None = None,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        batch_tokens: int | None = None,
+    ) -> None:
+        """:meth:`generate`, handing each batch on as it finishes.
+
+        ``on_batch(positions, generations)`` gets each batch's places in ``conversations``
+        and their completions.  With ``on_error(positions, error)`` a failing batch is
+        reported there and the other batches go on; without it the error is raised.
         """
         if max_tokens < 1:
             raise LocalModelError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -287,74 +348,66 @@ class LocalEngine:
             raise LocalModelError(f"temperature must be >= 0, got {temperature}")
         if top_p is not None and not 0 < top_p <= 1:
             raise LocalModelError(f"top_p must be in (0, 1], got {top_p}")
-        if batch_size < 1:
-            raise LocalModelError(f"batch_size must be at least 1, got {batch_size}")
-        stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
-        stops = [s for s in stops if s]
+        rows = DEFAULT_BATCH_ROWS if batch_size is None else batch_size
+        budget = DEFAULT_BATCH_TOKENS if batch_tokens is None else batch_tokens
+        if rows < 1 or budget < 1:
+            raise LocalModelError("batch_size and batch_tokens must be at least 1")
+        stops = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
         encoded = [self._encode(conversation) for conversation in conversations]
-        results: list[Generation] = []
+        plan = plan_batches(encoded, max_rows=rows, token_budget=budget, new_tokens=max_tokens)
+        sampling = Sampling(temperature, top_p)
+        ended = self._stop_check(stops)
         with self._lock:
-            for index, start in enumerate(range(0, len(encoded), batch_size)):
-                batch = encoded[start : start + batch_size]
-                batch_seed = None if seed is None else seed + index
-                results.extend(
-                    self._generate_batch(batch, max_tokens, temperature, top_p, batch_seed, stops)
-                )
-        return results
+            try:
+                for index, batch in enumerate(plan):
+                    prompts = [encoded[row] for row in batch.rows]
+                    try:
+                        with contextlib.ExitStack() as stack:
+                            if seed is not None and temperature != 0:
+                                stack.enter_context(_seeded(seed + index, self._device))
+                            tokens = self._backend.generate(
+                                prompts,
+                                batch.prefix,
+                                max_tokens=max_tokens,
+                                sampling=sampling,
+                                ended=ended,
+                            )
+                    except Exception as error:
+                        if on_error is None:
+                            raise
+                        self._backend.forget_prefix()
+                        on_error(batch.rows, error)
+                        continue
+                    on_batch(
+                        batch.rows,
+                        [
+                            self._finish(len(prompt), row_tokens, max_tokens, stops)
+                            for prompt, row_tokens in zip(prompts, tokens, strict=True)
+                        ],
+                    )
+            finally:
+                self._backend.forget_prefix()
 
-    def _generate_batch(
-        self,
-        batch: list[list[int]],
-        max_tokens: int,
-        temperature: float,
-        top_p: float | None,
-        seed: int | None,
-        stops: list[str],
-    ) -> list[Generation]:
-        import torch
+    def _stop_check(self, stops: list[str]) -> Callable[[list[int]], bool]:
+        """Whether a row's generated tokens already contain a stop string."""
+        if not stops:
+            return lambda tokens: False
+        tokenizer = self._tokenizer
 
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor(
-            [[self._pad_id] * (width - len(ids)) + ids for ids in batch], dtype=torch.long
-        )
-        attention = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], dtype=torch.long
-        )
-        options: dict[str, Any] = {
-            "max_new_tokens": max_tokens,
-            "pad_token_id": self._pad_id,
-        }
-        if temperature == 0:
-            options["do_sample"] = False
-        else:
-            options.update(do_sample=True, temperature=temperature, top_k=0)
-            options["top_p"] = 1.0 if top_p is None else top_p
-        if stops:
-            options["stopping_criteria"] = self._stop_criteria(width, stops)
+        def ended(tokens: list[int]) -> bool:
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            return _first_stop(text, stops) is not None
 
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.inference_mode())
-            if seed is not None and temperature != 0:
-                stack.enter_context(_seeded(seed, self._device))
-            output = self._model.generate(
-                input_ids=input_ids.to(self._device),
-                attention_mask=attention.to(self._device),
-                **options,
-            )
-        generated = output[:, width:].tolist()
-        return [
-            self._finish(len(ids), [int(t) for t in tokens], max_tokens, stops)
-            for ids, tokens in zip(batch, generated, strict=True)
-        ]
+        return ended
 
     def _finish(
         self, prompt_tokens: int, tokens: list[int], max_tokens: int, stops: list[str]
     ) -> Generation:
-        # After a row finishes, generate() pads it with pad tokens (often the EOS id itself).
+        # A row's tokens end at its end-of-sequence token, a stop string or max_tokens.
         end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         ended_by_eos = end is not None
         if end is None:
-            end = next((i for i, t in enumerate(tokens) if t == self._pad_id), len(tokens))
+            end = len(tokens)
         text = self._tokenizer.decode(tokens[:end], skip_special_tokens=True)
         cut = _first_stop(text, stops)
         if cut is not None:
@@ -362,23 +415,6 @@ class LocalEngine:
         if ended_by_eos:
             return Generation(text, prompt_tokens, end + 1, "stop")
         return Generation(text, prompt_tokens, end, "length" if end >= max_tokens else "stop")
-
-    def _stop_criteria(self, width: int, stops: list[str]) -> Any:
-        """A stopping criterion that ends each row once its new text contains a stop string."""
-        import torch
-        import transformers
-
-        tokenizer = self._tokenizer
-
-        def done(
-            _self: object, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
-        ) -> torch.Tensor:
-            texts = tokenizer.batch_decode(input_ids[:, width:], skip_special_tokens=True)
-            flags = [_first_stop(text, stops) is not None for text in texts]
-            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
-
-        criterion = type("_StopStrings", (transformers.StoppingCriteria,), {"__call__": done})
-        return transformers.StoppingCriteriaList([criterion()])
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -121,10 +121,29 @@ def _resolve_threads(threads: int | None) -> int:
                     f"${THREADS_ENV} must be a whole number, got {raw!r}"
                 ) from None
         else:
-            threads = 1
+            threads = idle_cores()
     if threads < 1:
         raise LocalModelError(f"torch threads must be at least 1, got {threads}")
     return threads
+
+
+def idle_cores() -> int:
+    """The cores this process may use that the machine is not already busy with.
+
+    The cores allowed by ``sched_getaffinity`` (a container's or ``taskset``'s limit, not
+    the host's count) less the one-minute load average, at least one: all of an idle
+    laptop's cores, one on a shared runner that is already busy.  More threads than free
+    cores make every step wait on the slowest thread, which is far worse than one thread.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 def _resolve_device(device: str | None) -> str:

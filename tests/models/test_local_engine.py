@@ -77,9 +77,17 @@ def test_first_stop_picks_the_earliest_stop() -> None:
     assert engine_module._first_stop("abc", []) is None
 
 
-def test_threads_default_to_one_and_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_default_to_idle_cores_and_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("HARNESS_TORCH_THREADS", raising=False)
-    assert local_setup._resolve_threads(None) == 1
+    monkeypatch.setattr(local_setup.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+    assert local_setup._resolve_threads(None) == 4  # an idle 4-core machine: all of them
+    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (2.7, 0.0, 0.0))
+    assert local_setup._resolve_threads(None) == 1  # three cores busy: the one left
+    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert local_setup._resolve_threads(None) == 1  # overloaded: never fewer than one
     assert local_setup._resolve_threads(3) == 3
     monkeypatch.setenv("HARNESS_TORCH_THREADS", "2")
     assert local_setup._resolve_threads(None) == 2
@@ -283,3 +291,75 @@ def test_a_model_directory_loads_through_the_same_code(
     by_path = LocalEngine(engine.load_info.weights_dir, device="cpu")  # local:<path>
     assert by_path.name == engine.load_info.weights_dir
     assert by_path.generate(PROMPTS[:2], max_tokens=MAX) == one_at_a_time[:2]
+
+
+def _flagship_sample(per_variant: int) -> list[list[dict[str, str]]]:
+    """Conversations of the flagship experiment: a few cases of four of its variants."""
+    from harness._run.pipeline import RunOptions, plan_run
+    from harness.experiment.load import load_experiment
+
+    experiment = load_experiment(REPO / "experiments" / "date_iso.yaml")
+    wanted = ["guided/k0/*", "guided/k1/similar/*", "terse/k0/*", "terse/k3/random/*"]
+    plan = plan_run(experiment, RunOptions(variants=tuple(wanted)))
+    taken: dict[str, int] = {}
+    sample = []
+    for task in plan.tasks:
+        if taken.setdefault(task.variant, 0) < per_variant:
+            taken[task.variant] += 1
+            sample.append([dict(message) for message in task.request.messages])
+    return sample
+
+
+@needs_model
+@pytest.mark.slow
+def test_prefix_reuse_and_sorted_batches_match_plain_generate_on_the_flagship(
+    engine: LocalEngine,
+) -> None:
+    """Greedy float32 answers are those of transformers' own generate(), one prompt at a time."""
+    import torch
+
+    from harness.models._batching import plan_batches
+
+    conversations = _flagship_sample(per_variant=3)
+    encoded = [engine._encode(c) for c in conversations]
+    plan = plan_batches(encoded, max_rows=64, token_budget=8192, new_tokens=MAX)
+    assert any(batch.prefix >= 30 and len(batch.rows) > 1 for batch in plan)  # reuse happens
+    planned = engine.generate(conversations, max_tokens=MAX)
+    reference = []
+    with torch.inference_mode():
+        for ids in encoded:
+            output = engine._model.generate(
+                input_ids=torch.tensor([ids]), max_new_tokens=MAX, do_sample=False
+            )
+            tokens = [int(t) for t in output[0, len(ids) :]]
+            reference.append(engine._finish(len(ids), tokens, MAX, []))
+    assert planned == reference
+
+
+@needs_model
+@pytest.mark.slow
+def test_a_failing_batch_fails_only_its_own_rows(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poem = engine._encode(PROMPTS[2])
+    real = engine._backend.generate
+
+    def faulty(prompts: list[list[int]], prefix: int, **kwargs: Any) -> list[list[int]]:
+        if poem in prompts:
+            raise RuntimeError("out of memory")
+        return real(prompts, prefix, **kwargs)
+
+    monkeypatch.setattr(engine._backend, "generate", faulty)
+    done: dict[int, Generation] = {}
+    failed: dict[int, Exception] = {}
+    engine.generate_batches(
+        PROMPTS,
+        on_batch=lambda rows, generations: done.update(zip(rows, generations, strict=True)),
+        on_error=lambda rows, error: failed.update(dict.fromkeys(rows, error)),
+        max_tokens=4,
+        batch_size=1,
+    )
+    assert set(failed) == {2} and "out of memory" in str(failed[2])
+    assert set(done) == {0, 1, 3}
+    with pytest.raises(RuntimeError, match="out of memory"):  # no on_error: raised
+        engine.generate([PROMPTS[2]], max_tokens=4)

@@ -8,13 +8,18 @@ variant's pass rate, and how many outputs differ from the first configuration's.
 ratio to the first configuration is measured in the same invocation, so it holds on a
 noisy machine where absolute times swing 2-3x.
 
-A configuration is a name and environment settings, e.g. ``threads2:HARNESS_TORCH_THREADS=2``:
+A configuration is ``NAME[@REVISION][:VAR=VALUE,...]``: the harness of this working tree,
+or of a git revision (extracted with ``git archive`` into a temporary folder and run from
+there, so an old engine and the new one meet in one invocation), with environment
+settings. The default compares the engine before prefix reuse and sorted batches
+(``before@daf1de9``, one torch thread, its default) with this tree's (its default threads):
 
-    .venv/bin/python benchmarks/flagship_engine.py                         # today's engine
-    .venv/bin/python benchmarks/flagship_engine.py base threads2:HARNESS_TORCH_THREADS=2
+    .venv/bin/python benchmarks/flagship_engine.py                         # before vs now
+    .venv/bin/python benchmarks/flagship_engine.py now threads1:HARNESS_TORCH_THREADS=1
     .venv/bin/python benchmarks/flagship_engine.py --variant 'terse/k0/*'  # a quick subset
 
-The whole flagship takes about 9 minutes per configuration on a 2-core machine.
+Tokens/s are the run's prompt and generated tokens over the whole wall time (loading and
+conversion included): the engine interleaves the two, so they share that time.
 """
 
 from __future__ import annotations
@@ -32,14 +37,32 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "experiments" / "date_iso.yaml"
 
 
-def _run(name: str, env_settings: dict[str, str], variants: list[str], home: Path) -> dict:
-    env = {**os.environ, **env_settings, "HARNESS_HOME": str(home)}
+BEFORE = "daf1de9"  # the last commit before issue 13's engine work
+
+
+def _source(revision: str, scratch: Path) -> Path:
+    """A folder holding the harness of ``revision`` (this working tree when empty)."""
+    if not revision:
+        return REPO
+    target = scratch / revision
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "harness"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def _run(
+    name: str, env_settings: dict[str, str], variants: list[str], home: Path, code: Path
+) -> dict:
+    env = {**os.environ, **env_settings, "HARNESS_HOME": str(home), "PYTHONPATH": str(code)}
     args = [sys.executable, "-m", "harness", "run", str(EXPERIMENT), "--format", "json"]
     for pattern in variants:
         args += ["--variant", pattern]
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(args, env=env, cwd=code, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
@@ -63,15 +86,23 @@ def _run(name: str, env_settings: dict[str, str], variants: list[str], home: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("configs", nargs="*", default=["base"], help="NAME[:VAR=VALUE,...]")
+    parser.add_argument(
+        "configs",
+        nargs="*",
+        default=[f"before@{BEFORE}", "now"],
+        help="NAME[@REVISION][:VAR=VALUE,...]",
+    )
     parser.add_argument("--variant", action="append", default=[], help="variant glob")
     options = parser.parse_args()
     runs = []
     for spec in options.configs:
-        name, _, settings = spec.partition(":")
+        label, _, settings = spec.partition(":")
+        name, _, revision = label.partition("@")
         env = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
-        with tempfile.TemporaryDirectory(prefix="flagship-") as home:
-            runs.append(_run(name, env, options.variant, Path(home)))
+        with tempfile.TemporaryDirectory(prefix="flagship-") as scratch:
+            home = Path(scratch) / "home"
+            code = _source(revision, Path(scratch))
+            runs.append(_run(name, env, options.variant, home, code))
         print(f"  {name}: {runs[-1]['wall']:.1f} s", file=sys.stderr)
     first = runs[0]
     print(f"flagship {EXPERIMENT.name}, {len(first['outputs'])} requests, fresh home each\n")

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,23 +128,44 @@ def _resolve_threads(threads: int | None) -> int:
     return threads
 
 
-def idle_cores() -> int:
-    """The cores this process may use that the machine is not already busy with.
+def idle_cores(sample_seconds: float = 0.2) -> int:
+    """The cores this process may use that the machine is not busy with right now.
 
     The cores allowed by ``sched_getaffinity`` (a container's or ``taskset``'s limit, not
-    the host's count) less the one-minute load average, at least one: all of an idle
-    laptop's cores, one on a shared runner that is already busy.  More threads than free
-    cores make every step wait on the slowest thread, which is far worse than one thread.
+    the host's count), less the cores found busy over a short sample of ``/proc/stat``
+    (elsewhere: the one-minute load average), at least one: all of an idle laptop's
+    cores, one on a shared runner that is already busy.  More threads than free cores
+    make every step wait on the slowest thread, which is far worse than one thread.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
+    busy = _busy_cores(sample_seconds)
     return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def _busy_cores(sample_seconds: float) -> float:
+    """How many cores are busy: sampled from ``/proc/stat``, else the load average."""
+    try:
+        first = _cpu_times()
+        time.sleep(sample_seconds)
+        second = _cpu_times()
+        online = len(Path("/proc/stat").read_text().split("\ncpu")) - 1
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
+    total = sum(second) - sum(first)
+    idle = (second[3] + second[4]) - (first[3] + first[4])  # idle + iowait
+    return 0.0 if total <= 0 else online * (1 - idle / total)
+
+
+def _cpu_times() -> list[int]:
+    """The machine's aggregate CPU times (the ``cpu`` line of ``/proc/stat``)."""
+    line = Path("/proc/stat").read_text().splitlines()[0]
+    return [int(field) for field in line.split()[1:]]
 
 
 def _resolve_device(device: str | None) -> str:
@@ -225,7 +247,19 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
     finally:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
+    del model, tokenizer
+    _release_memory()  # the dequantised model must not stay resident beside the loaded copy
     return target
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc only)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # --------------------------------------------------------------------------- the engine

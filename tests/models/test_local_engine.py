@@ -82,12 +82,13 @@ def test_threads_default_to_idle_cores_and_read_the_environment(
 ) -> None:
     monkeypatch.delenv("HARNESS_TORCH_THREADS", raising=False)
     monkeypatch.setattr(local_setup.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+    monkeypatch.setattr(local_setup, "_busy_cores", lambda seconds: 0.1)
     assert local_setup._resolve_threads(None) == 4  # an idle 4-core machine: all of them
-    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (2.7, 0.0, 0.0))
+    monkeypatch.setattr(local_setup, "_busy_cores", lambda seconds: 2.7)
     assert local_setup._resolve_threads(None) == 1  # three cores busy: the one left
-    monkeypatch.setattr(local_setup.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    monkeypatch.setattr(local_setup, "_busy_cores", lambda seconds: 9.0)
     assert local_setup._resolve_threads(None) == 1  # overloaded: never fewer than one
+
     assert local_setup._resolve_threads(3) == 3
     monkeypatch.setenv("HARNESS_TORCH_THREADS", "2")
     assert local_setup._resolve_threads(None) == 2
@@ -97,6 +98,14 @@ def test_threads_default_to_idle_cores_and_read_the_environment(
         local_setup._resolve_threads(None)
     with pytest.raises(LocalModelError):
         local_setup._resolve_threads(0)
+
+
+def test_busy_cores_are_sampled_from_this_machine() -> None:
+    import os
+
+    busy = local_setup._busy_cores(0.05)
+    assert 0.0 <= busy <= (os.cpu_count() or 1) + 0.01
+    assert 1 <= local_setup.idle_cores(0.05) <= len(os.sched_getaffinity(0))
 
 
 def test_dtype_names() -> None:

@@ -33,8 +33,9 @@ Generation
 
 Threads
     ``torch.set_num_threads`` is process-wide.  The engine sets it to ``threads``, else
-    ``$HARNESS_TORCH_THREADS``, else 1: with two threads a 2-core machine collapses as soon
-    as anything else runs on it, while one thread degrades gracefully.
+    ``$HARNESS_TORCH_THREADS``, else the cores this process may use that are idle when it
+    loads (:func:`harness.models._local_setup.idle_cores`): all of an idle laptop's, one on
+    a busy shared machine, where more threads than free cores make every step wait.
 
 torch and transformers are imported inside functions only, so importing this module is cheap.
 """
@@ -63,6 +64,7 @@ from harness.models._local_setup import (
     _import_torch,
     _is_complete_copy,
     _offline_transformers,
+    _release_memory,
     _resolve_device,
     _resolve_dtype,
     _resolve_threads,
@@ -89,10 +91,11 @@ __all__ = [
 DEFAULT_BATCH_ROWS = 64
 """Most conversations generated together (``batch_size``)."""
 
-DEFAULT_BATCH_TOKENS = 4096
+DEFAULT_BATCH_TOKENS = 3072
 """Most tokens in a batch, counting every row at its longest prompt plus ``max_tokens``
-(``batch_tokens``): with SmolLM2-135M in float32, about 190 MB of key/value cache and
-as much again of activations at the peak; 8192 was no faster on 2 cores and used twice that."""
+(``batch_tokens``): with SmolLM2-135M in float32, about 140 MB of key/value cache and
+as much again of activations at the peak; 4096 and 8192 were no faster on 2 cores
+and held 80 and 350 MB more."""
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,7 @@ class LocalEngine:
                         self._backend.forget_prefix()
                         on_error(batch.rows, error)
                         continue
+                    _release_memory(collect=False)
                     on_batch(
                         batch.rows,
                         [

@@ -252,12 +252,17 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
     return target
 
 
-def _release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the system (glibc only)."""
+def _release_memory(collect: bool = True) -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc only).
+
+    Batches of different shapes, run from worker threads, otherwise leave the heap
+    fragmented and the resident size creeping up over a run.
+    """
     import ctypes
     import gc
 
-    gc.collect()
+    if collect:
+        gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -45,7 +45,7 @@ class LocalOptions(ProviderOptions):
         None,
         ge=16,
         le=1_048_576,
-        description="Local models: most tokens in a batch, prompts plus max_tokens (4096)",
+        description="Local models: most tokens in a batch, prompts plus max_tokens (3072)",
     )
     device: str | None = Field(None, description="Local models: cpu, cuda, cuda:1 (default: auto)")
     dtype: str | None = Field(None, description="Local models: float32, bfloat16, float16")

@@ -8,6 +8,7 @@ Split from :mod:`harness.models._local_engine`, which holds the engine itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -151,14 +152,14 @@ def _busy_cores(sample_seconds: float) -> float:
         first = _cpu_times()
         time.sleep(sample_seconds)
         second = _cpu_times()
-        online = len(Path("/proc/stat").read_text().split("\ncpu")) - 1
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError):  # no /proc: not Linux
         try:
             return os.getloadavg()[0]
         except (AttributeError, OSError):
             return 0.0
     total = sum(second) - sum(first)
     idle = (second[3] + second[4]) - (first[3] + first[4])  # idle + iowait
+    online = os.cpu_count() or 1  # the machine's cores: /proc/stat counts all of them
     return 0.0 if total <= 0 else online * (1 - idle / total)
 
 
@@ -258,13 +259,24 @@ def _release_memory(collect: bool = True) -> None:
     Batches of different shapes, run from worker threads, otherwise leave the heap
     fragmented and the resident size creeping up over a run.
     """
-    import ctypes
     import gc
 
     if collect:
         gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where there is no glibc."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------- the engine

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import FinetuneError
+from harness.finetune._step import IGNORE, TrainingBatch, batch_loss, make_batches
 from harness.home import adapter_dir, adapter_meta_path, harness_home
 
 __all__ = ["LoraConfig", "TrainedAdapter", "chat_features", "train_lora"]
-
-IGNORE = -100
 
 
 @dataclass(frozen=True)
@@ -106,33 +105,6 @@ def chat_features(
     return ids[:max_length], labels[:max_length]
 
 
-def _batches(
-    features: list[tuple[list[int], list[int]]], size: int, pad: int, rng: random.Random
-) -> list[dict[str, Any]]:
-    import torch
-
-    order = list(range(len(features)))
-    rng.shuffle(order)
-    out = []
-    for start in range(0, len(order), size):
-        chunk = [features[i] for i in order[start : start + size]]
-        width = max(len(ids) for ids, _ in chunk)
-        input_ids, labels, mask = [], [], []
-        for ids, lab in chunk:
-            pad_n = width - len(ids)
-            input_ids.append(ids + [pad] * pad_n)
-            labels.append(lab + [IGNORE] * pad_n)  # masked by position, not by token id
-            mask.append([1] * len(ids) + [0] * pad_n)
-        out.append(
-            {
-                "input_ids": torch.tensor(input_ids),
-                "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask),
-            }
-        )
-    return out
-
-
 def _text_blocks(tokenizer: Any, text: str, block: int) -> list[tuple[list[int], list[int]]]:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return [
@@ -142,16 +114,15 @@ def _text_blocks(tokenizer: Any, text: str, block: int) -> list[tuple[list[int],
     ]
 
 
-def _perplexity(model: Any, batches: list[dict[str, Any]], device: str) -> float:
+def _perplexity(model: Any, batches: list[TrainingBatch], device: str) -> float:
     import torch
 
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in batches:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            tokens = int((batch["labels"][:, 1:] != IGNORE).sum())
-            total += float(model(**batch).loss) * tokens
+            loss, tokens = batch_loss(model, batch.to(device))
+            total += float(loss) * tokens
             count += tokens
     return math.exp(total / max(count, 1))
 
@@ -183,7 +154,9 @@ def train_lora(
     model = _trainable_model(weights, config, device)
     rng = random.Random(config.seed)
     pad = engine._pad_id
-    eval_batches = _batches(held_out, config.batch_size, pad, random.Random(0)) if held_out else []
+    eval_batches = (
+        make_batches(held_out, config.batch_size, pad, random.Random(0)) if held_out else []
+    )
     before = _perplexity(model, eval_batches, device) if eval_batches else None
 
     import torch
@@ -202,9 +175,8 @@ def train_lora(
     step = 0
     model.train()
     for _ in range(config.epochs):
-        for batch in _batches(features, config.batch_size, pad, rng):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
+        for batch in make_batches(features, config.batch_size, pad, rng):
+            loss, _ = batch_loss(model, batch.to(device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()

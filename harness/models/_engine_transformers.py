@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Sampling", "TransformersEngine"]
+__all__ = ["Sampling", "TransformersEngine", "cache_of"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class TransformersEngine:
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = _cache_of(out)
+            cache = cache_of(out)
             lengths = torch.tensor([prefix + len(t) for t in own], device=device)
             generated: list[list[int]] = [[] for _ in range(rows)]
             live = list(range(rows))  # batch row -> prompt index, for rows still going
@@ -115,7 +115,7 @@ class TransformersEngine:
                     cache=cache,
                     use_cache=True,
                 )
-                cache = _cache_of(out)
+                cache = cache_of(out)
                 lengths = lengths + 1
         return generated
 
@@ -134,14 +134,14 @@ class TransformersEngine:
                 use_cache=True,
                 logits_to_keep=1,
             )
-            self._prefix = (prefix, _cache_of(out))
+            self._prefix = (prefix, cache_of(out))
         cache = copy.deepcopy(self._prefix[1])
         if rows > 1:
             cache.batch_repeat_interleave(rows)
         return cache
 
 
-def _cache_of(output: Any) -> Any:
+def cache_of(output: Any) -> Any:
     """The key/value cache a forward pass returned (``cache`` in transformers 5)."""
     return output.cache if hasattr(output, "cache") else output["past_key_values"]
 

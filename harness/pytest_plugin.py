@@ -217,9 +217,11 @@ class VariantItem(_HarnessItem):
         outcome = self.outcome()
         if outcome.aborted:
             raise VariantFailure(f"the run was aborted: {outcome.aborted}")
-        summary = outcome.summary.get(self.variant_id)
-        results = [r for r in outcome.results if r.variant == self.variant_id]
+        summary, split = _numbers_for(outcome, self.variant_id)
+        results = [r for r in outcome.results if r.variant == self.variant_id and r.split == split]
         self.user_properties.append(("pass_rate", round(summary.rate.rate, 4)))
+        if split is not None:
+            self.user_properties.append(("split", split))
         if summary.errors:
             raise VariantFailure(_errors_report(summary, results))
         threshold = summary.threshold
@@ -247,6 +249,11 @@ class CaseItem(_HarnessItem):
         mine = [
             r for r in outcome.results if r.variant == self.variant_id and r.case == self.case_id
         ]
+        if not mine and outcome.split and not outcome.aborted:
+            pytest.skip(
+                "held-out case of a variant the dev cases did not choose (held-out cases "
+                "run for the dev winner, its ties and the baseline)"
+            )
         if not mine:
             raise VariantFailure(
                 f"no result for case {self.case_id} (run aborted: {outcome.aborted})"
@@ -281,6 +288,20 @@ def _case_lines(r: Result, case_vars: Any) -> str:
     return "\n".join(lines)
 
 
+def _numbers_for(outcome: RunResult, variant_id: str) -> tuple[VariantSummary, str | None]:
+    """A variant's summary and the split it is on: the held-out number when the variant
+    has one (a split run's answer), else its dev number, else the unsplit run's."""
+    try:
+        return outcome.summary.get(variant_id), outcome.summary.split
+    except KeyError:
+        if outcome.selection is None:
+            raise
+        return outcome.selection.get(variant_id), outcome.selection.split
+
+
+_SPLIT_NAMES = {"dev": "dev (selection) cases", "heldout": "held-out cases"}
+
+
 def _failure_report(
     summary: VariantSummary, results: list[Result], outcome: RunResult, config: pytest.Config
 ) -> str:
@@ -288,10 +309,12 @@ def _failure_report(
     strict = config.getoption("harness_strict")
     what = "lower bound of the 95% interval" if strict else "pass rate"
     failed = [r for r in results if r.passed is False]
+    split = next((r.split for r in results if r.split is not None), None)
+    cases = _SPLIT_NAMES.get(split or "", "cases")
     head = (
         f"{summary.variant.id}: {what} below min_pass_rate {100 * (summary.threshold or 0):.1f}%\n"
         f"  pass rate {100 * rate.rate:.1f}% [95% CI {100 * rate.low:.1f}–{100 * rate.high:.1f}] "
-        f"over {rate.cases} cases; {len(failed)} failed\n"
+        f"over {rate.cases} {cases}; {len(failed)} failed\n"
         f"failing cases ({min(len(failed), _MAX_FAILURES_SHOWN)} of {len(failed)} shown):"
     )
     exp = outcome.experiment

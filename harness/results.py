@@ -42,6 +42,8 @@ class Result:
     passed: bool | None = None
     score: float | None = None
     checks: tuple[CheckOutcome, ...] = field(default_factory=tuple)
+    #: ``dev`` (chose the winner) or ``heldout`` (reports it) in a split experiment.
+    split: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Field by field: dataclasses.asdict deep-copies and is 9x slower on the hot path.

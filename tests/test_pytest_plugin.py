@@ -139,3 +139,28 @@ def test_fixture_api(suite: pytest.Pytester) -> None:
     )
     result = suite.runpytest("test_api.py")
     result.assert_outcomes(passed=1)
+
+
+def test_a_split_suite_judges_the_winner_on_held_out_cases(
+    pytester: pytest.Pytester, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # p1 passes every case; p2 fails the 12 odd ones, so dev separates them: p2 is judged
+    # on its dev number, p1 (the winner) on held-out cases only
+    text = experiment(server, threshold=0.9, cases=24).replace(
+        '{id: p2, system: "Be brief.", user: "{{ input }}"}',
+        '{id: p2, user: "{{ alt }}"}',
+    )
+    items = "\n".join(
+        f'    - {{id: c{i}, input: "question {i}", alt: "{"x" if i % 2 else "question"} {i}",'
+        f' expected: "echo: question {i}"}}'
+        for i in range(24)
+    )
+    text = text.split("  items:\n")[0] + "  split: {dev: 0.5}\n  items:\n" + items + "\n"
+    pytester.makefile(".yaml", echo=text)
+    pytester.makeini(f"[pytest]\naddopts = --harness-home={tmp_path / 'home'}\n")
+    result = pytester.runpytest("-v", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*p2/k0/openai:echo-1: pass rate below min_pass_rate 90.0%*"])
+    result.stdout.fnmatch_lines(["*over 12 dev (selection) cases*"])
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'name="split" value="heldout"' in xml and 'name="split" value="dev"' in xml

@@ -57,11 +57,20 @@ def validate_paths(paths: Sequence[str], trust: Trust | None = None) -> int:
         assert exp is not None
         tuned = sum(1 + len(f.sizes) for f in exp.spec.finetune)
         n_variants = len(exp.variants) + tuned
-        requests = n_variants * len(exp.cases) * exp.spec.repeats
         extra = f" (incl. {tuned} fine-tuned)" if tuned else ""
+        if exp.split is None:
+            requests = n_variants * len(exp.cases) * exp.spec.repeats
+            cases = f"{len(exp.cases)} cases = {requests} requests"
+        else:
+            dev, held = len(exp.split.dev), len(exp.split.heldout)
+            requests = n_variants * dev * exp.spec.repeats
+            cases = (
+                f"{dev} dev cases = {requests} requests to choose, then the winner and its "
+                f"ties on {held} held-out cases to report"
+            )
         click.echo(
-            f"{result.display}: ok: {n_variants} variants{extra} x {len(exp.cases)} cases "
-            f"= {requests} requests; pool {len(exp.pool)} examples"
+            f"{result.display}: ok: {n_variants} variants{extra} x {cases}; "
+            f"pool {len(exp.pool)} examples"
         )
     return status
 
@@ -194,6 +203,7 @@ def run_path(
     max_retry_after: float | None = None,
     repeats: int | None = None,
     trust: Trust | None = None,
+    all_heldout: bool = False,
 ) -> int:
     """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
     from harness import run
@@ -212,6 +222,7 @@ def run_path(
             max_cost=max_cost,
             max_retry_after=max_retry_after,
             repeats=repeats,
+            all_heldout=all_heldout,
         )
     except KeyboardInterrupt:
         click.echo("interrupted: finished results are kept; continue with --resume", err=True)
@@ -266,7 +277,7 @@ def decide_command(
     from harness.report.table import format_report
 
     result = run(load_experiment(path, trust=trust), concurrency=concurrency, home=home)
-    click.echo(format_report(result.summary, result.results, "table"))
+    click.echo(format_report(result.summary, result.results, "table", result.selection))
     click.echo("")
     decided = decide(result, home)
     click.echo(decided.text)

@@ -13,7 +13,7 @@ from tabulate import tabulate
 from harness.experiment.plan import Variant
 from harness.report.compare import RunComparison
 from harness.report.run_report import variant_from_id
-from harness.report.summary import summarize
+from harness.report.summary import summarize_run
 from harness.report.table import FORMATS, format_report
 from harness.results import Result
 from harness.runs import RunDir
@@ -39,11 +39,11 @@ def format_for(path: Path) -> str:
 def print_outcome(outcome: RunResult, fmt: str = "table", output: Path | None = None) -> int:
     """Print the report; write ``output`` too (format from its extension)."""
     assert fmt in FORMATS
-    click.echo(format_report(outcome.summary, outcome.results, fmt))
+    selection = outcome.selection
+    click.echo(format_report(outcome.summary, outcome.results, fmt, selection))
     if output is not None:
-        output.write_text(
-            format_report(outcome.summary, outcome.results, format_for(output)) + "\n", "utf-8"
-        )
+        text = format_report(outcome.summary, outcome.results, format_for(output), selection)
+        output.write_text(text + "\n", "utf-8")
     if fmt in ("table", "markdown"):
         curve = outcome.run_dir / "learning_curve.txt"
         if curve.exists():
@@ -129,8 +129,8 @@ def show_run(run: RunDir, *, failures: bool, variants: Sequence[str], fmt: str) 
     ids = {v.id for v in chosen}
     shown = [r for r in results if r.variant in ids and (not failures or r.passed is not True)]
     if fmt != "table":
-        summary = summarize(chosen, [r for r in results if r.variant in ids])
-        click.echo(format_report(summary, shown, fmt))
+        summary, selection = summarize_run(chosen, [r for r in results if r.variant in ids])
+        click.echo(format_report(summary, shown, fmt, selection))
         return
     click.echo(f"run {run.id} ({meta.get('experiment')}, {meta.get('status')})")
     for r in shown:

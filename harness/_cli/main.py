@@ -72,6 +72,13 @@ def render(
 @click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
 @click.option(
+    "--all-held-out",
+    "all_heldout",
+    is_flag=True,
+    help="Split experiments: run every variant on the held-out cases too, not only the "
+    "dev winner, its ties and the baseline (the winner is still chosen on dev).",
+)
+@click.option(
     "--max-retry-after",
     type=click.FloatRange(0),
     metavar="SECONDS",
@@ -97,6 +104,7 @@ def run(
     keep_errors: bool,
     dry_run: bool,
     max_cost: float | None,
+    all_heldout: bool,
     max_retry_after: float | None,
     home: Path | None,
     fmt: str,
@@ -127,6 +135,7 @@ def run(
         max_retry_after=max_retry_after,
         repeats=repeats,
         trust=trust,
+        all_heldout=all_heldout,
     )
     raise SystemExit(code)
 

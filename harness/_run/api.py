@@ -89,6 +89,14 @@ class RunResult:
     resumed_from: str | None = None  # the run continued, when resume=True found one
     curve_png: Path | None = None  # the learning curve, when the run had several shot counts
     report_html: Path | None = None  # the self-contained HTML report (harness report)
+    #: A split run's selection step: every variant on the dev cases. ``summary`` is then
+    #: the answer, on held-out cases, for the winner, its ties and the baseline.
+    selection: Summary | None = None
+
+    @property
+    def split(self) -> bool:
+        """Whether the winner was chosen on dev cases and reported on held-out ones."""
+        return self.selection is not None
 
     @property
     def exit_code(self) -> int:
@@ -179,6 +187,7 @@ def run(
     max_retry_after: float | None = None,
     trust: Trust | None = None,
     allow_python: bool = False,
+    all_heldout: bool = False,
 ) -> RunResult:
     """Run an experiment as ``harness run`` does, and return its outcome.
 
@@ -189,7 +198,10 @@ def run(
     last unfinished run (``keep_errors``: without asking its failures again); ``max_cost``
     (USD) stops the run before it could spend more; ``max_retry_after`` caps, in seconds,
     how long a server's ``Retry-After`` is honoured. ``progress``: a bar on stderr, by
-    default when stderr is a terminal.
+    default when stderr is a terminal. A split experiment (``tests: split:``) runs every
+    variant on its dev cases, then the winner, its ties and the baseline (every variant
+    with ``all_heldout``) on its held-out cases: ``summary`` is the held-out table and
+    ``selection`` the dev one.
 
     A run that stops early (budget, fatal provider error) still returns, with ``aborted``
     set; invalid input raises :class:`~harness.HarnessError` (``ExperimentError`` for the
@@ -210,6 +222,7 @@ def run(
         progress=progress,
         max_retry_after=max_retry_after,
         keep_errors=keep_errors,
+        all_heldout=all_heldout,
     )
     return _result(run_experiment(exp, options))
 
@@ -315,4 +328,5 @@ def _result(outcome: RunOutcome) -> RunResult:
         resumed_from=outcome.resumed_from,
         curve_png=outcome.curve_png,
         report_html=outcome.report_html,
+        selection=outcome.selection,
     )

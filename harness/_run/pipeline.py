@@ -27,6 +27,8 @@ from harness._run.records import run_meta, save_curve, write_report, write_reque
 from harness._run.runner import Execution, RetryPolicy, RunStats, Task, execute
 from harness.errors import HarnessError
 from harness.experiment import (
+    DEV,
+    HELDOUT,
     Experiment,
     ModelSpec,
     Variant,
@@ -38,7 +40,7 @@ from harness.models.base import GenerationParams, ModelRequest, Provider
 from harness.models.pricing import Price, price_for, prompt_token_counter
 from harness.models.registry import create_provider, model_identity, provider_class
 from harness.render import prepare_selectors, render_variant
-from harness.report.summary import Summary, summarize
+from harness.report.summary import Summary, heldout_candidates, summarize, summarize_run
 from harness.report.table import report_json
 from harness.results import Result
 from harness.runs import RunDir, new_run, resume_run
@@ -59,6 +61,7 @@ class RunOptions:
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
     max_retry_after: float | None = None  # seconds; None: RetryPolicy's default cap
     keep_errors: bool = False  # --resume keeps results that failed instead of asking again
+    all_heldout: bool = False  # a split run confirms every variant on held-out cases
 
 
 @dataclass
@@ -74,6 +77,7 @@ class RunOutcome:
     model_specs: dict[str, ModelSpec] = field(default_factory=dict)
     curve_png: Path | None = None
     report_html: Path | None = None
+    selection: Summary | None = None  # a split run's selection step (summary: held-out)
 
     @property
     def exit_code(self) -> int:
@@ -120,9 +124,18 @@ def select_variants(
     return tuple(variants), models
 
 
-def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
-    """Variants, their models and every request, rendered and keyed."""
+def plan_run(
+    exp: Experiment,
+    options: RunOptions,
+    *,
+    split: str | None = None,
+    only: Sequence[str] | None = None,
+) -> _Plan:
+    """Variants, their models and every request, rendered and keyed: on ``split``'s cases
+    (every case when ``None``), for the variants in ``only`` when given."""
     variants, models = select_variants(exp, options)
+    if only is not None:
+        variants = tuple(v for v in variants if v.id in set(only))
     prices = {key: price_for(m.id, m.price) for key, m in models.items()}
     params = {key: _params(exp, m) for key, m in models.items()}
     identity = {key: model_identity(m.ref, m.options) for key, m in models.items()}
@@ -131,7 +144,7 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
     tasks: list[Task] = []
     for variant in variants:
         model = variant.model
-        for case in exp.cases:
+        for case in exp.cases_in(split):
             rendered = render_variant(exp, variant, case, selectors)
             messages = tuple(m.to_dict() for m in rendered.messages)
             for repeat in range(repeats):
@@ -145,6 +158,7 @@ def plan_run(exp: Experiment, options: RunOptions) -> _Plan:
                         request=ModelRequest(messages, params[model], repeat),
                         shots=rendered.shots,
                         owners=tuple(m.shot for m in rendered.messages),
+                        split=exp.split_of(case.id),
                     )
                 )
     return _Plan(variants, models, tasks, prices)
@@ -168,7 +182,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
         ensure_finetuned(
             exp, options.home, log=lambda text: print(text, file=sys.stderr), progress=StepBar
         )
-    plan = plan_run(exp, options)
+    plan = plan_run(exp, options, split=DEV if exp.split is not None else None)
     # The cache opens first: when it cannot, no run folder is left behind as "running".
     cache = ResponseCache(cache_path(home)) if options.use_cache else None
     done: dict[tuple[str, str, int], Result] = {}
@@ -236,22 +250,22 @@ def _run_claimed(
     try:
         resumed = run if resumed_from is not None else None
         execution = asyncio.run(_execute(plan, exp, options, cache, journal, done, resumed))
-        journal.close()
-        order = {t.id: i for i, t in enumerate(plan.tasks)}
-        ranked = sorted(execution.results.items(), key=lambda item: order.get(item[0], 1 << 62))
-        raw = [result for _, result in ranked]
-        results = check_run(exp, raw, cache=cache, home=options.home).results
+        results = _checked(exp, plan, execution, cache, options)
+        if exp.split is not None and not execution.aborted:
+            plan, execution, results = _confirm_heldout(
+                exp, options, plan, execution, results, cache, journal, done, resumed
+            )
     finally:
         journal.close()
         if cache is not None:
             cache.close()
-    summary = summarize(
+    summary, selection = summarize_run(
         plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=exp.spec.min_pass_rate
     )
     status = "aborted" if execution.aborted else "finished"
     requests = write_requests_record(run, exp, plan.tasks, results)
     run.write_results(results)
-    summary_json = report_json(summary, [])
+    summary_json = report_json(summary, [], selection)
     summary_json.pop("cases")
     run.write_json("summary.json", summary_json)
     curve_png = save_curve(plan.variants, results, run, exp.name)
@@ -263,7 +277,12 @@ def _run_claimed(
         best=summary.best,
     )
     report_html = write_report(
-        run, options.home, results=results, summary=summary, requests=requests
+        run,
+        options.home,
+        results=results,
+        summary=summary,
+        selection=selection,
+        requests=requests,
     )
     return RunOutcome(
         exp,
@@ -277,7 +296,59 @@ def _run_claimed(
         plan.models,
         curve_png,
         report_html,
+        selection,
     )
+
+
+def _checked(
+    exp: Experiment,
+    plan: _Plan,
+    execution: Execution,
+    cache: ResponseCache | None,
+    options: RunOptions,
+) -> list[Result]:
+    """The execution's results in plan order, with every check applied."""
+    order = {t.id: i for i, t in enumerate(plan.tasks)}
+    ranked = sorted(execution.results.items(), key=lambda item: order.get(item[0], 1 << 62))
+    raw = [result for _, result in ranked]
+    return check_run(exp, raw, cache=cache, home=options.home).results
+
+
+def _confirm_heldout(
+    exp: Experiment,
+    options: RunOptions,
+    plan: _Plan,
+    execution: Execution,
+    results: list[Result],
+    cache: ResponseCache | None,
+    journal: Journal,
+    done: dict[tuple[str, str, int], Result],
+    resumed: RunDir | None,
+) -> tuple[_Plan, Execution, list[Result]]:
+    """The second step of a split run: choose on the dev results just checked, then run the
+    winner, its ties and the baseline (every variant with ``all_heldout``) on the held-out
+    cases, in the same run, journal, cache and budget."""
+    dev = summarize(
+        plan.variants, results, baseline=exp.spec.baseline, min_pass_rate=None, split=DEV
+    )
+    if dev.best is None:
+        return plan, execution, results
+    chosen = [v.id for v in plan.variants] if options.all_heldout else heldout_candidates(dev)
+    heldout = plan_run(exp, options, split=HELDOUT, only=chosen)
+    earlier = {**done, **execution.results}  # what the budget has spent so far
+    more = asyncio.run(_execute(heldout, exp, options, cache, journal, earlier, resumed))
+    both = Execution(
+        {**execution.results, **more.results}, _added(execution.stats, more.stats), more.aborted
+    )
+    combined = _Plan(plan.variants, plan.models, plan.tasks + heldout.tasks, plan.prices)
+    return combined, both, results + _checked(exp, heldout, more, cache, options)
+
+
+def _added(first: RunStats, second: RunStats) -> RunStats:
+    """Two steps' counts together; the cost is the second's, which already counts the first."""
+    total = RunStats(**{k: getattr(first, k) + getattr(second, k) for k in first.__dict__})
+    total.cost = second.cost
+    return total
 
 
 class Providers(dict[str, Provider]):

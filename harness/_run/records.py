@@ -107,6 +107,7 @@ def write_report(
     *,
     results: Sequence[Result],
     summary: Summary,
+    selection: Summary | None = None,
     requests: RequestLog,
 ) -> Path | None:
     """The run's HTML report; a report that cannot be written costs a warning, not the run.
@@ -118,7 +119,12 @@ def write_report(
 
     try:
         report = load_run_report(
-            run, home=home, results=results, summary=summary, requests=requests
+            run,
+            home=home,
+            results=results,
+            summary=summary,
+            selection=selection,
+            requests=requests,
         )
         return write_html(report)
     except OSError as exc:

@@ -50,6 +50,7 @@ class Task:
     shots: tuple[str, ...] = ()
     #: Per message of the request, the pool id of the shot it shows (None: not a shot's).
     owners: tuple[str | None, ...] = ()
+    split: str | None = None  # the case's split (dev, heldout) in a split experiment
 
     @property
     def id(self) -> tuple[str, str, int]:
@@ -363,6 +364,7 @@ class _Run:
                     repeat=member.repeat,
                     key=member.key,
                     shots=member.shots,
+                    split=member.split,
                     **outcome,
                 )
             )

@@ -18,13 +18,18 @@ from harness.experiment.schema import (
     PoolSpec,
     PromptSpec,
     SelectorSpec,
+    SplitSpec,
     TestsSpec,
 )
+from harness.experiment.split import DEV, HELDOUT, CaseSplit, split_cases
 from harness.experiment.trust import Trust, key_destinations, project_root
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEV",
+    "HELDOUT",
     "Case",
+    "CaseSplit",
     "Experiment",
     "ExperimentSpec",
     "ModelSpec",
@@ -34,6 +39,7 @@ __all__ = [
     "Prompt",
     "PromptSpec",
     "SelectorSpec",
+    "SplitSpec",
     "TestsSpec",
     "Trust",
     "Validation",
@@ -44,5 +50,6 @@ __all__ = [
     "match_variants",
     "plan_variants",
     "project_root",
+    "split_cases",
     "validate_experiment",
 ]

@@ -24,6 +24,7 @@ from harness.experiment.data import Case, PoolItem, display_path, load_records
 from harness.experiment.messages import Prompt, Role, Turn
 from harness.experiment.plan import Variant, plan_variants
 from harness.experiment.schema import ExperimentSpec, ModelSpec, PoolSpec, PromptSpec, TestsSpec
+from harness.experiment.split import DEV, MIN_HELDOUT, CaseSplit, split_cases
 from harness.experiment.trust import Trust, outside_problem, project_root
 from harness.models.base import ModelRef
 from harness.templating import CompiledTemplate, TemplateError, compile_template
@@ -53,6 +54,7 @@ class Experiment:
     answer: CompiledTemplate | None
     variants: tuple[Variant, ...]
     document: YamlDocument = field(repr=False, compare=False)
+    split: CaseSplit | None = None  # development and held-out cases, when the file splits
     _answers: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -70,6 +72,17 @@ class Experiment:
             if case.id == case_id:
                 return case
         raise KeyError(case_id)
+
+    def cases_in(self, split: str | None) -> tuple[Case, ...]:
+        """The ``dev`` or ``heldout`` cases (every case for ``None`` or an unsplit file)."""
+        if self.split is None or split is None:
+            return self.cases
+        wanted = self.split.dev if split == DEV else self.split.heldout
+        return tuple(c for c in self.cases if c.id in wanted)
+
+    def split_of(self, case_id: str) -> str | None:
+        """``dev`` or ``heldout`` for a split experiment's case, else ``None``."""
+        return None if self.split is None else self.split.of(case_id)
 
     def answer_for(self, item: PoolItem) -> str:
         """A pool item's assistant turn (rendered once, then reused)."""
@@ -179,6 +192,7 @@ class _Checker(ProblemCollector):
         self.trust = trust
         self.root = root
         self.model_names: set[str] = set()
+        self.dev_ids: set[str] = set()
 
     def run(self) -> Experiment | None:
         data: dict[str, Any] = self.doc.data
@@ -214,6 +228,7 @@ class _Checker(ProblemCollector):
 
             shots = spec.shots if spec else [0]
             check_renders(self, prompts, answer, pool or [], cases, style, shots, tests_spec)
+        split = self.split(spec.tests, pool_spec, cases) if spec and cases else None
         if spec is None or prompts is None or cases is None or pool is None:
             return None
         return Experiment(
@@ -226,7 +241,34 @@ class _Checker(ProblemCollector):
             answer=answer,
             variants=plan_variants(spec),
             document=self.doc,
+            split=split,
         )
+
+    def split(self, tests: TestsSpec, pool: PoolSpec | None, cases: list[Case]) -> CaseSplit | None:
+        """The dev/held-out split the file asks for, refused when too few cases are held out."""
+        if tests.split is not None:
+            stratify = pool.balance_on if pool is not None else None
+            if stratify is not None and not all(stratify in c.vars for c in cases):
+                stratify = None
+            split = split_cases(
+                cases, dev=tests.split.dev, seed=tests.split.seed, stratify_on=stratify
+            )
+            where = self.at("tests", "split")
+        elif tests.dev_file is not None:
+            every = {c.id for c in cases}
+            split = CaseSplit(frozenset(self.dev_ids), frozenset(every - self.dev_ids))
+            where = self.at("tests", "dev_file")
+        else:
+            return None
+        if len(split.heldout) < MIN_HELDOUT:
+            self.error(
+                where,
+                f"the split holds out {len(split.heldout)} case(s); at least {MIN_HELDOUT} are "
+                "needed to report a winner on cases it was not chosen on",
+            )
+        if not split.dev:
+            self.error(where, "the split leaves no development cases to choose a winner on")
+        return split
 
     # -- templates ---------------------------------------------------------------------
     def compile_inline(self, source: str, path: Path_) -> CompiledTemplate | None:
@@ -329,16 +371,22 @@ class _Checker(ProblemCollector):
 
     # -- data --------------------------------------------------------------------------
     def _records(
-        self, spec: PoolSpec | TestsSpec, key: str
+        self,
+        spec: PoolSpec | TestsSpec,
+        key: str,
+        file: str | None = None,
+        file_key: str = "file",
     ) -> list[tuple[dict[str, Any], Location]]:
-        if spec.file is not None:
-            target = self.base_dir / spec.file
-            outside = outside_problem(target, self.root, self.trust, f"data file {spec.file!r}")
+        items = spec.items if file is None else None
+        file = spec.file if file is None else file
+        if file is not None:
+            target = self.base_dir / file
+            outside = outside_problem(target, self.root, self.trust, f"data file {file!r}")
             if outside:
-                self.error(self.at(key, "file"), outside)
+                self.error(self.at(key, file_key), outside)
                 return []
         loaded = load_records(
-            doc=self.doc, path=(key,), file=spec.file, items=spec.items, base_dir=self.base_dir
+            doc=self.doc, path=(key,), file=file, items=items, base_dir=self.base_dir
         )
         self.problems.extend(loaded.problems)
         return loaded.records
@@ -358,8 +406,14 @@ class _Checker(ProblemCollector):
         for i, entry in enumerate(spec.asserts):
             for reason in self.assert_problems(entry):
                 self.error(self.at("tests", "assert", i), reason)
+        records = self._records(spec, "tests")
+        self.dev_ids = set()
+        if spec.dev_file is not None:
+            dev = self._records(spec, "tests", spec.dev_file, "dev_file")
+            self.dev_ids = {_record_id(rec, n) for n, (rec, _) in enumerate(dev, len(records) + 1)}
+            records += dev
         cases = []
-        for n, (rec, location) in enumerate(self._records(spec, "tests"), start=1):
+        for n, (rec, location) in enumerate(records, start=1):
             fields = dict(rec)
             own = fields.pop("assert", [])
             if not isinstance(own, list):

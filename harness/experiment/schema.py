@@ -237,8 +237,26 @@ class PoolSpec(DataSpec):
     balance_on: str | None = Field(None, description="Label field used by `balanced`")
 
 
+class SplitSpec(_Strict):
+    """A seeded split of the test cases into development and held-out cases."""
+
+    dev: float = Field(
+        0.5, gt=0, lt=1, description="Share of the cases used to choose the winner (dev)"
+    )
+    seed: int = Field(0, description="Seed of the split: the same seed, the same split")
+
+
 class TestsSpec(DataSpec):
     """The test cases and the checks applied to every case."""
+
+    split: SplitSpec | None = Field(
+        None,
+        description="Choose the winner on dev cases and report it on held-out cases "
+        "(stratified by the pool's `balance_on` field when cases have it)",
+    )
+    dev_file: str | None = Field(
+        None, description="Development cases from their own file; `file`/`items` are held out"
+    )
 
     asserts: list[dict[str, Any]] = Field(default_factory=list, alias="assert")
     normalize: list[str | dict[str, str]] = Field(
@@ -249,6 +267,14 @@ class TestsSpec(DataSpec):
     threshold: float | None = Field(
         None, ge=0, le=1, description="Pass when the weighted check score reaches this"
     )
+
+    _dev_file_path = field_validator("dev_file")(_check_path)
+
+    @model_validator(mode="after")
+    def _one_split(self) -> TestsSpec:
+        if self.split is not None and self.dev_file is not None:
+            raise ValueError("give `split` or `dev_file`, not both")
+        return self
 
     @field_validator("normalize")
     @classmethod

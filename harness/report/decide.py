@@ -17,7 +17,7 @@ from typing import Protocol
 from tabulate import tabulate
 
 from harness.home import adapter_meta_path, harness_home, hosted_jobs_path
-from harness.report.summary import Summary, VariantSummary, case_scores
+from harness.report.summary import Summary, VariantSummary, case_scores, is_finetuned
 from harness.results import Result
 from harness.stats import Paired, paired_comparison
 
@@ -25,12 +25,15 @@ __all__ = ["DecidableRun", "Decision", "decide"]
 
 
 class DecidableRun(Protocol):
-    """What a decision reads from a run: its summary and its results (a ``RunResult``)."""
+    """What a decision reads from a run: its summary, its results and, for a split run,
+    its dev table (a ``RunResult``)."""
 
     @property
     def summary(self) -> Summary: ...
     @property
     def results(self) -> Sequence[Result]: ...
+    @property
+    def selection(self) -> Summary | None: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ class Decision:
 
 
 def _per_case(outcome: DecidableRun, variant_id: str) -> dict[str, float]:
-    scores = case_scores(outcome.results).get(variant_id, {})
+    results = outcome.results
+    if outcome.summary.split is not None:
+        results = [r for r in results if r.split == outcome.summary.split]
+    scores = case_scores(results).get(variant_id, {})
     return {c: sum(v) / len(v) for c, v in scores.items()}
 
 
@@ -75,12 +81,16 @@ def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
 
 
 def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
+    """Compare the best prompt with each fine-tuned model. In a split run the best prompt
+    is the one that won on the dev cases, and every number is on the held-out cases."""
     root = harness_home(home)
-    planned = [v.variant for v in outcome.summary.variants]
-    tuned_ids = {v.id for v in planned if "+" in v.model or ":ft:" in v.model}
     summary = outcome.summary
-    prompts = [v for v in summary.variants if v.variant.id not in tuned_ids]
-    tuned = [v for v in summary.variants if v.variant.id in tuned_ids]
+    prompts = [v for v in summary.variants if not is_finetuned(v.variant)]
+    tuned = [v for v in summary.variants if is_finetuned(v.variant)]
+    chosen_on = outcome.selection
+    if chosen_on is not None:
+        on_dev = [v for v in chosen_on.variants if not is_finetuned(v.variant)]
+        prompts = [v for d in on_dev[:1] for v in prompts if v.variant.id == d.variant.id]
     if not prompts or not tuned:
         return Decision(
             "nothing to decide: the run needs both prompt variants and fine-tuned "
@@ -178,6 +188,12 @@ def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
                 if fewer > 0
                 else ""
             )
+        )
+    if chosen_on is not None:
+        dev_cases = max((v.rate.cases for v in chosen_on.variants), default=0)
+        text += (
+            f" The best prompt was chosen on {dev_cases} dev cases; this comparison is on "
+            f"{paired.cases} held-out cases that took no part in the choice."
         )
     body = "\n".join([table, *notes, "", "Recommendation: " + text])
     return Decision(body, recommendation)

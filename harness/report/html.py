@@ -21,7 +21,7 @@ from harness.home import report_path
 from harness.report.run_report import RunReport
 from harness.report.summary import Summary
 from harness.report.svg import curve_svg
-from harness.report.table import report_json, table_footer, table_rows
+from harness.report.table import report_json, split_title, table_footer, table_rows
 
 __all__ = ["render_html", "report_data", "write_html"]
 
@@ -148,12 +148,27 @@ def render_html(report: RunReport) -> str:
         runner_up=next((v.vs_best for v in report.summary.variants if not v.is_best), None),
         curve=curve_svg(report.curve, "pass rate vs shots (95% bands)"),
         decision=report.decision.text if report.decision else None,
+        split_title=split_title(report.summary, report.selection),
+        selection=_selection(report),
         against=report.against,
         requests_recorded=bool(report.requests.requests),
         css=_asset("report.css"),
         js=_asset("report.js"),
         data=_script_json(report_data(report)),
     )
+
+
+def _selection(report: RunReport) -> dict[str, Any] | None:
+    """A split run's dev table, shown after the answer as the step that chose it."""
+    if report.selection is None:
+        return None
+    headers, rows = table_rows(report.selection, plain=True)
+    return {
+        "title": split_title(report.selection),
+        "headers": headers,
+        "rows": rows,
+        "footer": [line for line in table_footer(report.selection).splitlines() if line],
+    }
 
 
 def _footer_lines(report: RunReport) -> list[str]:

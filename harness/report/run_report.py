@@ -19,7 +19,7 @@ from harness.home import requests_path
 from harness.report.compare import RunComparison, pair_runs
 from harness.report.curve import CurvePoint, learning_curve
 from harness.report.decide import Decision, decide
-from harness.report.summary import Summary, case_scores, summarize
+from harness.report.summary import Summary, case_scores, summarize_run
 from harness.results import Result
 from harness.run_requests import RequestLog, read_requests
 from harness.runs import RunDir
@@ -39,12 +39,13 @@ class RunReport:
     meta: Mapping[str, Any]
     variants: tuple[Variant, ...]
     results: Sequence[Result]
-    summary: Summary
+    summary: Summary  # a split run's held-out table: the answer
     requests: RequestLog
     curve: list[CurvePoint]
     pairs: dict[tuple[str, str], Paired] = field(default_factory=dict)
     decision: Decision | None = None
     against: RunComparison | None = None
+    selection: Summary | None = None  # a split run's dev table: how the winner was chosen
 
     @property
     def status(self) -> str:
@@ -95,6 +96,7 @@ def load_run_report(
     home: Path | None = None,
     results: Sequence[Result] | None = None,
     summary: Summary | None = None,
+    selection: Summary | None = None,
     requests: RequestLog | None = None,
 ) -> RunReport:
     """The report of ``run`` (compared with the earlier run ``against`` when given).
@@ -106,7 +108,7 @@ def load_run_report(
     variants = _variants(meta, results)
     if summary is None:
         baseline = meta.get("baseline")
-        summary = summarize(
+        summary, selection = summarize_run(
             variants,
             results,
             baseline=baseline if isinstance(baseline, str) else None,
@@ -114,7 +116,7 @@ def load_run_report(
         )
     decision = None
     if any("+" in v.model or ":ft:" in v.model for v in variants):
-        decision = decide(_Decidable(summary, results), home)
+        decision = decide(_Decidable(summary, results, selection), home)
     return RunReport(
         run=run,
         meta=meta,
@@ -126,6 +128,7 @@ def load_run_report(
         pairs=_pairs(variants, results),
         decision=decision,
         against=pair_runs(against, run) if against is not None else None,
+        selection=selection,
     )
 
 
@@ -133,3 +136,4 @@ def load_run_report(
 class _Decidable:
     summary: Summary
     results: Sequence[Result]
+    selection: Summary | None = None

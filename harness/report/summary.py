@@ -7,11 +7,20 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.experiment import Variant
+from harness.experiment import DEV, HELDOUT, Variant
 from harness.results import Result
 from harness.stats import Paired, Rate, holm, paired_comparison, pass_rate
 
-__all__ = ["Summary", "VariantSummary", "case_scores", "summarize", "threshold_for"]
+__all__ = [
+    "Summary",
+    "VariantSummary",
+    "case_scores",
+    "heldout_candidates",
+    "is_finetuned",
+    "summarize",
+    "summarize_run",
+    "threshold_for",
+]
 
 ALPHA = 0.05
 
@@ -48,6 +57,7 @@ class Summary:
     variants: list[VariantSummary]  # sorted by pass rate, best first
     best: str | None
     baseline: str | None
+    split: str | None = None  # dev or heldout: the cases every number here comes from
 
     @property
     def failing(self) -> list[VariantSummary]:
@@ -88,7 +98,12 @@ def summarize(
     *,
     baseline: str | None = None,
     min_pass_rate: float | Mapping[str, float] | None = None,
+    split: str | None = None,
 ) -> Summary:
+    """Each variant's pass rate and its paired comparisons with the best and the baseline,
+    over ``results`` (of ``split``'s cases only, when given)."""
+    if split is not None:
+        results = [r for r in results if r.split == split]
     scores = case_scores(results)
     by_variant: dict[str, list[Result]] = defaultdict(list)
     for r in results:
@@ -152,4 +167,53 @@ def summarize(
                 threshold=threshold_for(v.id, min_pass_rate),
             )
         )
-    return Summary(rows, best, baseline)
+    return Summary(rows, best, baseline, split)
+
+
+def summarize_run(
+    variants: Sequence[Variant],
+    results: Sequence[Result],
+    *,
+    baseline: str | None = None,
+    min_pass_rate: float | Mapping[str, float] | None = None,
+) -> tuple[Summary, Summary | None]:
+    """The run's answer and, for a split run, its selection step.
+
+    An unsplit run answers with every result. A split run answers with its held-out
+    results, for the variants that were run on them, and keeps the development summary
+    (every variant, where the winner was chosen) as the second value. A split run that
+    stopped before any held-out case answers with its development summary, labelled so.
+    """
+    if not any(r.split is not None for r in results):
+        return summarize(variants, results, baseline=baseline, min_pass_rate=min_pass_rate), None
+    dev = summarize(variants, results, baseline=baseline, min_pass_rate=min_pass_rate, split=DEV)
+    held = {r.variant for r in results if r.split == HELDOUT}
+    if not held:
+        return dev, None
+    answer = summarize(
+        [v for v in variants if v.id in held],
+        results,
+        baseline=baseline,
+        min_pass_rate=min_pass_rate,
+        split=HELDOUT,
+    )
+    return answer, dev
+
+
+def is_finetuned(variant: Variant) -> bool:
+    """A variant of a fine-tuned model (a local LoRA adapter or a hosted ``ft:`` model)."""
+    return "+" in variant.model or ":ft:" in variant.model
+
+
+def heldout_candidates(dev: Summary) -> list[str]:
+    """What a split run confirms on held-out cases: the dev winner, the variants the dev
+    cases could not separate from it (≈) and the baseline; with fine-tuned models, also
+    every fine-tuned model and the best prompt on the base models, which ``decide``
+    compares."""
+    chosen = [v.variant.id for v in dev.variants if v.is_best or v.indistinguishable]
+    tuned = [v.variant.id for v in dev.variants if is_finetuned(v.variant)]
+    prompts = [v.variant.id for v in dev.variants if not is_finetuned(v.variant)]
+    extra = [dev.baseline] if dev.baseline is not None else []
+    if tuned:
+        extra += tuned + prompts[:1]
+    return chosen + [v for i, v in enumerate(extra) if v not in chosen and v not in extra[:i]]

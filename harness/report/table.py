@@ -15,11 +15,19 @@ from typing import Any
 
 from tabulate import tabulate
 
+from harness.experiment import DEV, HELDOUT
 from harness.report.summary import Summary, VariantSummary
 from harness.results import Result
 from harness.stats import Paired
 
-__all__ = ["FORMATS", "format_report", "report_json", "table_footer", "table_rows"]
+__all__ = [
+    "FORMATS",
+    "format_report",
+    "report_json",
+    "split_title",
+    "table_footer",
+    "table_rows",
+]
 
 FORMATS = ("table", "markdown", "csv", "json")
 _MAX_ID = 56
@@ -113,20 +121,51 @@ def table_footer(summary: Summary) -> str:
     return "\n".join(parts)
 
 
-def format_report(summary: Summary, results: Sequence[Result], fmt: str) -> str:
-    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+def split_title(summary: Summary, selection: Summary | None = None) -> str | None:
+    """The line above a split run's table: which cases its numbers come from."""
+    if summary.split == HELDOUT:
+        chosen = f" (chosen on {_cases(selection)} dev cases)" if selection else ""
+        return f"held-out cases: the answer{chosen}; p and Δ are on held-out cases only"
+    if summary.split == DEV:
+        return (
+            "dev cases: the selection step (these pass rates chose the winner and are "
+            "biased upward for it)"
+        )
+    return None
+
+
+def _cases(summary: Summary | None) -> int:
+    return max((v.rate.cases for v in summary.variants), default=0) if summary else 0
+
+
+def format_report(
+    summary: Summary, results: Sequence[Result], fmt: str, selection: Summary | None = None
+) -> str:
+    """The report in ``fmt`` (one of :data:`FORMATS`): for a split run, the held-out
+    ``summary`` (the answer) and then the dev ``selection`` step."""
     if fmt == "json":
-        return json.dumps(report_json(summary, results), indent=2, ensure_ascii=False)
-    headers, rows = table_rows(summary, plain=fmt == "csv")
+        data = report_json(summary, results, selection)
+        return json.dumps(data, indent=2, ensure_ascii=False)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["mark", *headers[1:]])
-        writer.writerows(rows)
+        for part in (summary, selection) if selection is not None else (summary,):
+            headers, rows = table_rows(part, plain=True)
+            if part.split is None:
+                writer.writerow(["mark", *headers[1:]])
+                writer.writerows(rows)
+            else:
+                writer.writerow(["mark", "split", *headers[1:]])
+                writer.writerows([[row[0], part.split, *row[1:]] for row in rows])
         return buffer.getvalue()
     style = "github" if fmt == "markdown" else "simple"
-    table = tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
-    return table + "\n\n" + table_footer(summary)
+    parts = []
+    for part in (summary, selection) if selection is not None else (summary,):
+        headers, rows = table_rows(part, plain=False)
+        table = tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
+        title = split_title(part, selection if part is summary else None)
+        parts.append(("" if title is None else title + "\n") + table + "\n\n" + table_footer(part))
+    return "\n\n".join(parts)
 
 
 def _paired_json(p: Paired | None, adjusted: float | None) -> dict[str, Any] | None:
@@ -143,13 +182,18 @@ def _paired_json(p: Paired | None, adjusted: float | None) -> dict[str, Any] | N
     }
 
 
-def report_json(summary: Summary, results: Sequence[Result]) -> dict[str, Any]:
+def report_json(
+    summary: Summary, results: Sequence[Result], selection: Summary | None = None
+) -> dict[str, Any]:
+    """The report as data; a split run's rows say their ``split`` and its dev table is
+    kept under ``selection``."""
     variants = []
     for v in summary.variants:
         variant = v.variant
         variants.append(
             {
                 "id": variant.id,
+                "split": summary.split,
                 "prompt": variant.prompt,
                 "model": variant.model,
                 "shots": variant.shots,
@@ -191,6 +235,7 @@ def report_json(summary: Summary, results: Sequence[Result]) -> dict[str, Any]:
             "completion_tokens": r.completion_tokens,
             "cost": r.cost,
             "cached": r.cached,
+            "split": r.split,
             "checks": [
                 {
                     "name": c.name,
@@ -204,9 +249,14 @@ def report_json(summary: Summary, results: Sequence[Result]) -> dict[str, Any]:
         }
         for r in results
     ]
-    return {
+    data: dict[str, Any] = {
         "best": summary.best,
         "baseline": summary.baseline,
+        "split": summary.split,
         "variants": variants,
         "cases": cases,
     }
+    if selection is not None:
+        data["selection"] = report_json(selection, [])
+        del data["selection"]["cases"]
+    return data

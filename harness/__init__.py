@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         select_variants,
     )
     from harness._run.runner import RunStats
+    from harness.optimize import Optimized, optimize_shots
 
 __all__ = [
     "Case",
@@ -42,6 +43,7 @@ __all__ = [
     "HarnessError",
     "Location",
     "Message",
+    "Optimized",
     "PoolItem",
     "Problem",
     "RenderedPrompt",
@@ -54,6 +56,7 @@ __all__ = [
     "VariantResult",
     "estimate",
     "load_experiment",
+    "optimize_shots",
     "plan_variants",
     "render_variant",
     "render_variants",
@@ -71,6 +74,8 @@ _LAZY = {
     "VariantEstimate": "harness._run.api",
     "VariantResult": "harness._run.api",
     "estimate": "harness._run.api",
+    "Optimized": "harness.optimize",
+    "optimize_shots": "harness.optimize",
     "run": "harness._run.api",
     "select_variants": "harness._run.api",
 }

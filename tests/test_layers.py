@@ -17,6 +17,7 @@ LAYERS: list[grimp.Layer] = [
     grimp.Layer("__main__"),
     grimp.Layer("_cli", "pytest_plugin"),
     grimp.Layer("testing"),
+    grimp.Layer("optimize"),
     grimp.Layer("importers"),
     grimp.Layer("_run"),
     grimp.Layer("report"),

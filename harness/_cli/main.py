@@ -270,8 +270,10 @@ def decide(path: str, concurrency: int | None, home: Path | None, trust: Trust) 
 
 
 from harness._cli.finetune import finetune  # noqa: E402
+from harness._cli.optimize import optimize  # noqa: E402
 
 cli.add_command(finetune)
+cli.add_command(optimize)
 
 
 def _safe(text: str) -> str:

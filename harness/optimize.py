@@ -90,21 +90,35 @@ class Tried:
 
 
 @dataclass(frozen=True)
+class Against:
+    """The optimised shots against another variant, on the held-out cases."""
+
+    name: str  # "zero-shot" or the selector's id
+    variant: str
+    paired: Paired  # optimised minus the other, per held-out case
+    p_holm: float  # Holm-adjusted over the candidates the search tried
+
+
+@dataclass(frozen=True)
 class Optimized:
     """The search, the file it wrote, and what held-out cases said about it."""
 
     plan: SearchPlan
     tried: tuple[Tried, ...]  # every candidate at k shots, best on dev first
     best: Tried
-    best_selector: Tried | None
+    best_selector: Tried | None  # the file's selector that did best on dev
     path: Path
     heldout: RunResult
-    vs_baseline: Paired
-    p_baseline: float  # Holm-adjusted over the candidates tried
-    vs_selector: Paired | None
-    p_selector: float | None
+    against: tuple[Against, ...]  # zero-shot first, then the file's selectors
     verdict: str
     stopped: str | None = None  # why the search ended early (budget), if it did
+
+    @property
+    def baseline(self) -> Against:
+        return self.against[0]
+
+    def versus(self, name: str) -> Against:
+        return next(a for a in self.against if a.name == name)
 
 
 def _require_split(exp: Experiment) -> None:
@@ -396,11 +410,12 @@ def write_optimized(
     exp: Experiment,
     search: _Search,
     best: Tried,
-    best_selector: Tried | None,
+    ordinary: Sequence[Tried],
     path: Path,
 ) -> Path:
     """The experiment file of the result: the winning prompt with zero shots (the
-    baseline), the found set as a ``fixed`` selector, and the best ordinary selector."""
+    baseline), the found set as a ``fixed`` selector, and the file's own selectors (best
+    on dev first)."""
     from harness.experiment import ModelSpec
 
     plan = search.plan
@@ -411,11 +426,12 @@ def write_optimized(
         _raw_entry(data["models"], lambda e: ModelSpec.model_validate(e).key == plan.model)
     ]
     selectors: list[Any] = [{"name": "fixed", "id": OPTIMIZED, "ids": list(best.candidate.ids)}]
-    if best_selector is not None:
-        spec = best_selector.candidate.spec
+    for tried in ordinary:
+        spec = tried.candidate.spec
         selectors.append(
             spec.model_dump(exclude_none=True, exclude_defaults=True) | {"name": spec.name}
         )
+    best_selector = ordinary[0] if ordinary else None
     data.update(shots=["0", str(plan.k)], selectors=selectors, seeds=["0"])
     data["baseline"] = f"{best.prompt}/k0/{plan.model}"
     for key in ("finetune", "min_pass_rate", "rules"):
@@ -450,35 +466,34 @@ def _adjusted(p: float, family: int) -> float:
 def _verdict(
     best: Tried,
     heldout: RunResult,
-    vs_baseline: Paired,
-    p_baseline: float,
-    vs_selector: Paired | None,
-    p_selector: float | None,
+    against: Sequence[Against],
     selector: Tried | None,
     family: int,
 ) -> str:
-    optimized = heldout.variant(best_id(heldout))
-    rate = optimized.pass_rate
-    head = (
-        f"The optimised shots pass {100 * rate:.1f}% of {vs_baseline.cases} held-out cases "
-        f"(they passed {100 * best.pass_rate:.1f}% of the dev cases that chose them). "
-    )
-
-    def versus(name: str, paired: Paired, p: float) -> str:
+    """Plain words: the held-out pass rate, and whether the gain over zero-shot and over
+    the selector that did best on dev holds on held-out cases."""
+    rate = heldout.variant(best_id(heldout)).pass_rate
+    cases = against[0].paired.cases
+    parts = [
+        f"The optimised shots pass {100 * rate:.1f}% of {cases} held-out cases (they passed "
+        f"{100 * best.pass_rate:.1f}% of the dev cases that chose them)."
+    ]
+    named = [against[0]]
+    if selector is not None:
+        named += [a for a in against if a.name == selector.candidate.label]
+    for item in named:
+        what = "zero-shot (the baseline)" if item.name == "zero-shot" else f"{item.name}"
+        paired = item.paired
         change = (
             f"{100 * paired.diff:+.1f} points [95% CI {100 * paired.low:+.1f} to "
-            f"{100 * paired.high:+.1f}], p = {p:.3g} (Holm over {family} candidates)"
+            f"{100 * paired.high:+.1f}], p = {item.p_holm:.3g} (Holm over {family} candidates)"
         )
-        if paired.diff > 0 and p < 0.05:
-            return f"Against {name}: {change}: the gain holds on held-out cases."
-        return f"Against {name}: {change}: the gain does not hold on held-out cases."
-
-    parts = [head, versus("zero-shot (the baseline)", vs_baseline, p_baseline)]
-    if vs_selector is not None and p_selector is not None and selector is not None:
+        holds = paired.diff > 0 and item.p_holm < 0.05
         parts.append(
-            " " + versus(f"the {selector.candidate.label} selector", vs_selector, p_selector)
+            f"Against {what}: {change}: the gain "
+            + ("holds on held-out cases." if holds else "does not hold on held-out cases.")
         )
-    return "".join(parts)
+    return " ".join(parts)
 
 
 def best_id(heldout: RunResult) -> str:
@@ -544,7 +559,7 @@ def optimize_shots(
         raise HarnessError(
             f"{target}: write the optimised file beside {exp.path.name} (its data paths are relative)"
         )
-    write_optimized(exp, search, best, best_selector, target)
+    write_optimized(exp, search, best, ordinary, target)
     log(f"wrote {target}; running it on the {plan.heldout_cases} held-out cases")
     optimized = load_experiment(target, trust=trust)
     remaining = search.remaining()
@@ -559,20 +574,16 @@ def optimize_shots(
     scores = case_scores([r for r in heldout.results if r.split == HELDOUT])
     means = {v: {c: sum(s) / len(s) for c, s in cs.items()} for v, cs in scores.items()}
     mine = best_id(heldout)
-    base = f"{best.prompt}/k0/{plan.model}"
     family = len(search.tried)
-    vs_baseline = paired_comparison(means.get(mine, {}), means.get(base, {}))
-    p_baseline = _adjusted(vs_baseline.p_value, family)
-    vs_selector = p_selector = None
-    if best_selector is not None:
-        other = f"{best.prompt}/k{plan.k}/{best_selector.candidate.label}"
-        sid = next((v for v in heldout.variants if v.startswith(other + "/")), None)
-        if sid is not None:
-            vs_selector = paired_comparison(means.get(mine, {}), means.get(sid, {}))
-            p_selector = _adjusted(vs_selector.p_value, family)
-    verdict = _verdict(
-        best, heldout, vs_baseline, p_baseline, vs_selector, p_selector, best_selector, family
-    )
+    others = [("zero-shot", f"{best.prompt}/k0/{plan.model}")]
+    for tried in ordinary:
+        prefix = f"{best.prompt}/k{plan.k}/{tried.candidate.label}/"
+        others += [(tried.candidate.label, v) for v in heldout.variants if v.startswith(prefix)]
+    against = []
+    for name, variant in others:
+        paired = paired_comparison(means.get(mine, {}), means.get(variant, {}))
+        against.append(Against(name, variant, paired, _adjusted(paired.p_value, family)))
+    verdict = _verdict(best, heldout, against, best_selector, family)
     return Optimized(
         plan,
         tuple(ranked),
@@ -580,10 +591,7 @@ def optimize_shots(
         best_selector,
         target,
         heldout,
-        vs_baseline,
-        p_baseline,
-        vs_selector,
-        p_selector,
+        tuple(against),
         verdict,
         search.stopped,
     )

@@ -184,6 +184,12 @@ def estimate_path(
             ],
         )
     )
+    if exp.split is not None:
+        click.echo(
+            f"split experiment: these counts are the worst case (--all-held-out); a run sends "
+            f"every variant's {len(exp.split.dev)} dev cases and the held-out "
+            f"{len(exp.split.heldout)} only for the dev winner, its ties and the baseline"
+        )
     return 0
 
 

@@ -78,7 +78,8 @@ def optimize(
         price = "unpriced" if cost.cost is None else f"at most ${cost.cost:.4f}"
         click.echo(
             f"{cost.requests} dev requests, about {cost.prompt_tokens:,} prompt tokens, {price}; "
-            f"then the result's 3 variants on {plan.heldout_cases} held-out cases"
+            f"then zero-shot, the found set and the file's {len(plan.selectors)} selector(s) on "
+            f"{plan.heldout_cases} held-out cases"
         )
         return
     result = optimize_shots(

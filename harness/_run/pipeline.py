@@ -268,7 +268,9 @@ def _run_claimed(
     summary_json = report_json(summary, [], selection)
     summary_json.pop("cases")
     run.write_json("summary.json", summary_json)
-    curve_png = save_curve(plan.variants, results, run, exp.name)
+    # the learning curve needs every variant: a split run draws it from its dev cases
+    on_dev = [r for r in results if r.split != HELDOUT]
+    curve_png = save_curve(plan.variants, on_dev, run, exp.name)
     run.update(
         status=status,
         aborted=execution.aborted,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from harness.report.run_report import RunReport
-from harness.report.table import table_footer, table_rows
+from harness.report.table import split_title, table_footer, table_rows
 
 __all__ = ["MAX_CHARS", "markdown_summary"]
 
@@ -64,6 +64,9 @@ def markdown_summary(report: RunReport, *, max_chars: int = MAX_CHARS) -> str:
     description = report.meta.get("description")
     if isinstance(description, str) and description:
         out += [_cell(description, 300), ""]
+    heading = split_title(summary, report.selection)
+    if heading is not None:
+        out += [f"*{heading}*", ""]
     out += _table(report)
     out += ["", *(f"- {_cell(ln, 300, ours=True)}" for ln in table_footer(summary).splitlines())]
     if report.decision is not None:

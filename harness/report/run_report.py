@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.experiment import Variant
+from harness.experiment import HELDOUT, Variant
 from harness.home import requests_path
 from harness.report.compare import RunComparison, pair_runs
 from harness.report.curve import CurvePoint, learning_curve
@@ -124,12 +124,20 @@ def load_run_report(
         results=results,
         summary=summary,
         requests=requests if requests is not None else read_requests(requests_path(run.path)),
-        curve=learning_curve(variants, results) if len({v.shots for v in variants}) > 1 else [],
+        curve=_curve(variants, results),
         pairs=_pairs(variants, results),
         decision=decision,
         against=pair_runs(against, run) if against is not None else None,
         selection=selection,
     )
+
+
+def _curve(variants: Sequence[Variant], results: Sequence[Result]) -> list[CurvePoint]:
+    """Pass rate by shots over every variant: a split run's from its dev cases, which
+    every variant ran on."""
+    if len({v.shots for v in variants}) < 2:
+        return []
+    return learning_curve(variants, [r for r in results if r.split != HELDOUT])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from tests.conftest import run_cli as run
 def test_validate_shipped_folder(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["validate", str(EXPERIMENTS)], capsys)
     assert code == 0, err
-    assert out.count(": ok:") == 4
+    assert out.count(": ok:") == len(list(EXPERIMENTS.glob("*.yaml")))
 
 
 def break_copy(tmp_path: Path, name: str, edits: list[tuple[str, str]]) -> Path:

@@ -54,7 +54,7 @@ class VariantSummary:
 
 @dataclass(frozen=True)
 class Summary:
-    variants: list[VariantSummary]  # sorted by pass rate, best first
+    variants: list[VariantSummary]  # best first, then by pass rate
     best: str | None
     baseline: str | None
     split: str | None = None  # dev or heldout: the cases every number here comes from
@@ -99,9 +99,13 @@ def summarize(
     baseline: str | None = None,
     min_pass_rate: float | Mapping[str, float] | None = None,
     split: str | None = None,
+    chosen: str | None = None,
 ) -> Summary:
     """Each variant's pass rate and its paired comparisons with the best and the baseline,
-    over ``results`` (of ``split``'s cases only, when given)."""
+    over ``results`` (of ``split``'s cases only, when given). The best is the highest pass
+    rate, or ``chosen`` when given: a split run's held-out table compares with the variant
+    the dev cases chose, since picking the best again on held-out cases would be a second
+    selection on the cases meant to report."""
     if split is not None:
         results = [r for r in results if r.split == split]
     scores = case_scores(results)
@@ -111,7 +115,7 @@ def summarize(
     rates = {v.id: pass_rate(scores.get(v.id, {})) for v in variants}
     means = {vid: {c: sum(s) / len(s) for c, s in cs.items()} for vid, cs in scores.items()}
     order = {v.id: i for i, v in enumerate(variants)}
-    ranked = sorted(variants, key=lambda v: (-rates[v.id].rate, order[v.id]))
+    ranked = sorted(variants, key=lambda v: (v.id != chosen, -rates[v.id].rate, order[v.id]))
     best = ranked[0].id if ranked and rates[ranked[0].id].cases else None
     if baseline is not None and baseline not in rates:
         baseline = None
@@ -196,6 +200,7 @@ def summarize_run(
         baseline=baseline,
         min_pass_rate=min_pass_rate,
         split=HELDOUT,
+        chosen=dev.best,
     )
     return answer, dev
 

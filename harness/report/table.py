@@ -101,7 +101,8 @@ def table_rows(summary: Summary, plain: bool) -> tuple[list[str], list[list[str]
 def table_footer(summary: Summary) -> str:
     """The lines under the table: the best, the indistinguishable, the power hint."""
     close = [v for v in summary.variants if v.indistinguishable]
-    parts = [f"★ best: {summary.best}"] if summary.best else []
+    label = "★ chosen on dev" if summary.split == HELDOUT else "★ best"
+    parts = [f"{label}: {summary.best}"] if summary.best else []
     if close:
         parts.append(
             f"≈ {len(close)} variant(s) not distinguishable from it (paired exact "
@@ -124,7 +125,7 @@ def table_footer(summary: Summary) -> str:
 def split_title(summary: Summary, selection: Summary | None = None) -> str | None:
     """The line above a split run's table: which cases its numbers come from."""
     if summary.split == HELDOUT:
-        chosen = f" (chosen on {_cases(selection)} dev cases)" if selection else ""
+        chosen = f", ★ chosen on {_cases(selection)} dev cases" if selection else ""
         return f"held-out cases: the answer{chosen}; p and Δ are on held-out cases only"
     if summary.split == DEV:
         return (

@@ -77,3 +77,17 @@ def test_held_out_numbers_never_depend_on_dev_results(data: st.DataObject) -> No
         assert row.passed == sum(passes[row.variant.id][12:])
         if row.vs_baseline is not None:
             assert row.vs_baseline.cases == 12
+
+
+def test_the_held_out_table_compares_with_the_dev_winner_not_a_new_best() -> None:
+    # p0 wins on dev; p1 (indistinguishable on dev) happens to do better on held-out cases:
+    # picking p1 there would be a second selection, so p0 stays the reference
+    passes = {v.id: [False] * 20 for v in VARIANTS}
+    passes[VARIANTS[0].id] = [True] * 6 + [False] * 4 + [True] * 4 + [False] * 6
+    passes[VARIANTS[1].id] = [True] * 5 + [False] * 5 + [True] * 8 + [False] * 2
+    answer, selection = summarize_run(VARIANTS, _split_run(passes, 10), baseline=BASELINE)
+    assert selection is not None and selection.best == VARIANTS[0].id
+    assert answer.best == VARIANTS[0].id and answer.variants[0].variant.id == VARIANTS[0].id
+    runner_up = answer.get(VARIANTS[1].id)
+    assert runner_up.rate.rate == 0.8 and not runner_up.is_best
+    assert runner_up.vs_best is not None and runner_up.vs_best.diff == 0.4

@@ -153,3 +153,21 @@ def test_the_cli_reports_the_search_and_the_held_out_verdict(
         (tmp_path / "exp.optimized.yaml").read_text().startswith("# Written by `harness optimize`")
     )
     assert DEV  # (imported for the split names the report uses)
+
+
+def test_a_gain_that_does_not_hold_is_said_plainly_and_every_prompt_is_searched(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    # the echo server answers every case right, shots or not: nothing to gain
+    path = _experiment(tmp_path, server)
+    path.write_text(
+        path.read_text().replace(
+            'prompts:\n  - {id: p, user: "{{ input }}"}\n',
+            'prompts:\n  - {id: p, user: "{{ input }}"}\n  - {id: q, user: "{{ input }}"}\n',
+        )
+    )
+    result = optimize_shots(load_experiment(path), k=2, candidates=4, home=tmp_path / "h")
+    assert {t.prompt for t in result.tried} == {"p", "q"}  # the prompt x shots search
+    assert result.baseline.paired.diff == 0.0
+    assert "the gain does not hold on held-out cases" in result.verdict
+    assert "holds on held-out cases." not in result.verdict.replace("does not hold", "")

@@ -108,6 +108,20 @@ def optimize(
     click.echo(f"\nbest set: {', '.join(result.best.candidate.ids)} -> {result.path}\n")
     held = result.heldout
     click.echo(format_report(held.summary, held.results, "table"))
+    against = [
+        [
+            a.variant,
+            f"{100 * a.paired.diff:+.1f} [{100 * a.paired.low:+.0f}, {100 * a.paired.high:+.0f}]",
+            f"{a.paired.p_value:.3g}",
+            f"{a.p_holm:.3g}",
+        ]
+        for a in result.against
+    ]
+    click.echo(
+        f"\nthe found set against each, on the {held.summary.variants[0].rate.cases} held-out cases:"
+    )
+    headers = ["against", "Δ pp [95% CI]", "p (exact)", f"p (Holm, {len(result.tried)} candidates)"]
+    click.echo(tabulate(against, headers=headers, disable_numparse=True))
     if result.stopped:
         click.echo(f"\nthe search stopped early: {result.stopped}")
     click.echo("\n" + result.verdict)

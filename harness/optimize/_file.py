@@ -65,18 +65,19 @@ def write_optimized(
     data["baseline"] = f"{best.prompt}/k0/{plan.model}"
     for key in ("finetune", "min_pass_rate", "rules"):
         data.pop(key, None)
-    other = (
-        f"; the best of the file's selectors, {best_selector.candidate.label}, "
-        f"{100 * best_selector.pass_rate:.1f}%"
-        if best_selector
-        else ""
-    )
     header = [
         f"# Written by `harness optimize` from {exp.path.name}: the fixed shots below",
         f"# ({OPTIMIZED}) passed {100 * best.pass_rate:.1f}% of {best.cases} dev cases, the best "
         f"of {candidates} candidates at k={plan.k}",
         f"# ({plan.random_sets} random sets, {plan.greedy_tries} greedy tries per step, the "
-        f"file's selectors){other}.",
+        "file's selectors).",
+    ]
+    if best_selector is not None:
+        header.append(
+            f"# The file's best selector on dev, {best_selector.candidate.label}, passed "
+            f"{100 * best_selector.pass_rate:.1f}%."
+        )
+    header += [
         "# Dev pass rates chose the winner and overstate it; the held-out cases did not take",
         "# part. Confirm with: harness run " + path.name + " --all-held-out",
     ]

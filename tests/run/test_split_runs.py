@@ -113,3 +113,20 @@ def test_validate_reports_the_split_and_refuses_a_small_held_out_set(
     assert code == 0  # 10 held-out cases are enough
     code, _, err = run_cli(["validate", str(_split_experiment(tmp_path, server, 18))], capsys)
     assert code == 2 and "exp.yaml:14:10:" in err and "holds out 9 case(s)" in err
+
+
+def test_a_split_run_stopped_on_dev_resumes_into_its_held_out_step(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    path = _split_experiment(tmp_path, server)
+    path.write_text(path.read_text().replace("openai:echo-1", "openai:gpt-4o-mini"))
+    home = tmp_path / "home"
+    stopped = run(path, home=home, progress=False, max_cost=0.00002, concurrency=1)
+    assert stopped.aborted and stopped.selection is None  # it never reached held-out cases
+    assert {r.split for r in stopped.results if r.error is None} == {DEV}
+    resumed = run(path, home=home, progress=False, resume=True, max_cost=1.0)
+    assert resumed.aborted is None and resumed.resumed_from == stopped.run_id
+    assert resumed.summary.split == HELDOUT and resumed.selection is not None
+    # what was answered before is kept, not asked again; then the held-out step runs
+    assert resumed.stats.resumed == sum(r.error is None for r in stopped.results) > 0
+    assert sum(r.split == HELDOUT for r in resumed.results) == 2 * 20

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
-__all__ = ["OpenAIOptions", "OpenAIProvider"]
+__all__ = ["OpenAIOptions", "OpenAIProvider", "chat_body", "parse_completion"]
 
 _PASS_THROUGH = ("temperature", "max_tokens", "top_p", "seed", "stop", "response_format")
 _FATAL_CODES = {"insufficient_quota", "invalid_api_key", "model_not_found", "billing_not_active"}
@@ -132,10 +132,7 @@ class OpenAIProvider(Provider):
         return {"provider": "openai", "model": ref.name, "base_url": _base_url(options)}
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        body: dict[str, Any] = {"model": self.model, "messages": list(request.messages)}
-        params = request.params.to_dict()
-        body.update({k: params[k] for k in _PASS_THROUGH if k in params})
-        body.update(params.get("extra_body") or {})
+        body = chat_body(self.model, request)
         start = time.perf_counter()
         try:
             content = await _within(self.deadline, self._send(body))
@@ -172,6 +169,22 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def chat_body(model: str, request: ModelRequest) -> dict[str, Any]:
+    """The JSON body of a chat completion request: what is POSTed directly, and what a
+    Batch API input line carries. It never holds the API key (that travels in a header)."""
+    body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
+    params = request.params.to_dict()
+    body.update({k: params[k] for k in _PASS_THROUGH if k in params})
+    body.update(params.get("extra_body") or {})
+    return body
+
+
+def parse_completion(content: bytes, latency_ms: float = 0.0) -> ModelResponse:
+    """A response from a chat completion body, validated as the direct path validates it
+    (a Batch API output line's ``response.body`` included)."""
+    return _parse(content, latency_ms)
 
 
 def _base_url(options: OpenAIOptions) -> str | None:

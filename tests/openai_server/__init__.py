@@ -4,7 +4,7 @@ It speaks the wire protocol the harness uses (JSON bodies, status codes, OpenAI 
 bodies, multipart upload, cursor pagination), so the official ``openai`` client works
 against it unchanged, and it fails on demand (see :mod:`.faults` and :mod:`.hostile`).
 It serves only what the harness calls: non-streaming chat completions, file upload and
-fine-tuning jobs with their events and checkpoints.
+download, fine-tuning jobs with their events and checkpoints, and batches.
 
 Usage in tests::
 

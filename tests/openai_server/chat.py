@@ -111,15 +111,28 @@ class ChatCompletions:
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
 
+        content = await self.answer(body)
+        return json_response(rec, self.completion(f"chatcmpl-{rec.request_id[4:]}", body, content))
+
+    async def answer(self, body: Mapping[str, Any]) -> str:
+        """The assistant's text for a chat request body (the responder's, or a fine-tuned
+        model's training answer)."""
+        model, messages = body["model"], body["messages"]
         content: str | None = None
         if self._ft_memory and model in self._ft_memory:
             content = self._ft_memory[model].get(last_user_text(messages))
         if content is None:
-            result = self.responder(body)
+            result = self.responder(dict(body))
             if inspect.isawaitable(result):
                 result = await result
             content = result if isinstance(result, str) else str(result)
+        return content
 
+    def completion(
+        self, completion_id: str, body: Mapping[str, Any], content: str
+    ) -> dict[str, Any]:
+        """A ``chat.completion`` object answering ``body`` with ``content``."""
+        messages = body["messages"]
         prompt_tokens, completion_tokens = self._reported_tokens(
             sum(count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict)),
             count_tokens(content),
@@ -143,16 +156,13 @@ class ChatCompletions:
             "annotations": [],
         }
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-        return json_response(
-            rec,
-            {
-                "id": f"chatcmpl-{rec.request_id[4:]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [choice],
-                "usage": usage,
-                "service_tier": "default",
-                "system_fingerprint": "fp_harness",
-            },
-        )
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [choice],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_harness",
+        }

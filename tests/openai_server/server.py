@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .batches import Batches
 from .chat import ChatCompletions
 from .faults import ANY, FaultInjection
 from .hostile import Handler
@@ -42,7 +43,7 @@ _BAD_JSON = (
 )
 
 
-class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning):
+class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning, Batches):
     """OpenAI-compatible HTTP server on 127.0.0.1 in a background thread.
 
     Parameters (all keyword-only; most are plain attributes that may be changed at run time):
@@ -75,6 +76,9 @@ class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning):
     ft_polls_to_finish: retrieve polls before a fine-tuning job ends (default 2:
                       queued -> running -> succeeded).
     ft_outcome:       "succeeded" (default) or "failed" for jobs that finish.
+    batch_polls_to_finish, batch_outcome, batch_expired_fraction: how batches move and end
+                      (see :mod:`.batches`; ``batch_outcomes``, a list attribute, sets the
+                      outcome of the next batches one by one).
     host, port:       bind address (default 127.0.0.1, port 0 = free port).
     """
 
@@ -95,6 +99,9 @@ class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning):
         hang_s: float = 30.0,
         ft_polls_to_finish: int = 2,
         ft_outcome: str = "succeeded",
+        batch_polls_to_finish: int = 3,
+        batch_outcome: str = "completed",
+        batch_expired_fraction: float = 0.5,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -109,6 +116,7 @@ class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning):
         )
         self._init_chat(responder, latency_s, models)
         self._init_jobs(ft_polls_to_finish, ft_outcome)
+        self._init_batches(batch_polls_to_finish, batch_outcome, batch_expired_fraction, seed)
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -227,6 +235,12 @@ class FakeOpenAIServer(FaultInjection, ChatCompletions, FineTuning):
         r.add_post("/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job)
         r.add_get("/v1/fine_tuning/jobs/{job_id}/events", self._list_events)
         r.add_get("/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints)
+        r.add_get("/v1/files/{file_id}", self._get_file)
+        r.add_get("/v1/files/{file_id}/content", self._file_content)
+        r.add_post("/v1/batches", self._create_batch)
+        r.add_get("/v1/batches", self._list_batches)
+        r.add_get("/v1/batches/{batch_id}", self._get_batch)
+        r.add_post("/v1/batches/{batch_id}/cancel", self._cancel_batch)
         runner = web.AppRunner(
             app,
             handle_signals=False,

@@ -188,6 +188,10 @@ def run(
     trust: Trust | None = None,
     allow_python: bool = False,
     all_heldout: bool = False,
+    batch: bool = False,
+    wait: bool = True,
+    resubmit: bool = False,
+    direct_remainder: bool = False,
 ) -> RunResult:
     """Run an experiment as ``harness run`` does, and return its outcome.
 
@@ -202,6 +206,13 @@ def run(
     variant on its dev cases, then the winner, its ties and the baseline (every variant
     with ``all_heldout``) on its held-out cases: ``summary`` is the held-out table and
     ``selection`` the dev one.
+
+    ``batch`` sends the requests of every model with a Batch API through it (or give a
+    model ``batch: true``): half the price, answers within 24 hours. With ``wait=False``
+    the batches are submitted and recorded and :class:`~harness._run.batch.BatchesSubmitted`
+    is raised; ``resume=True`` collects them later. What an expired, cancelled or failed
+    batch did not answer goes to a new batch (``resubmit``), to direct requests
+    (``direct_remainder``) or, by default, into the results as errors naming both.
 
     A run that stops early (budget, fatal provider error) still returns, with ``aborted``
     set; invalid input raises :class:`~harness.HarnessError` (``ExperimentError`` for the
@@ -223,6 +234,10 @@ def run(
         max_retry_after=max_retry_after,
         keep_errors=keep_errors,
         all_heldout=all_heldout,
+        batch=batch,
+        batch_wait=wait,
+        resubmit=resubmit,
+        direct_remainder=direct_remainder,
     )
     return _result(run_experiment(exp, options))
 

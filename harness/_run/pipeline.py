@@ -19,6 +19,8 @@ from pathlib import Path
 
 from harness._lock import RunLock
 from harness._redact import register_secret
+from harness._run.batch import BatchAnswers, BatchesSubmitted
+from harness._run.batch_mode import answer_by_batch, batch_plans
 from harness._run.budget import Budget, spent_by
 from harness._run.cache import ResponseCache, request_key
 from harness._run.checking import check_run
@@ -62,6 +64,10 @@ class RunOptions:
     max_retry_after: float | None = None  # seconds; None: RetryPolicy's default cap
     keep_errors: bool = False  # --resume keeps results that failed instead of asking again
     all_heldout: bool = False  # a split run confirms every variant on held-out cases
+    batch: bool = False  # every model with a Batch API sends through it (else `batch: true`)
+    batch_wait: bool = True  # False: submit the batches, record them and stop
+    resubmit: bool = False  # what an expired/cancelled/failed batch left: a new batch
+    direct_remainder: bool = False  # ... or direct requests (else: errors naming both)
 
 
 @dataclass
@@ -137,6 +143,9 @@ def plan_run(
     if only is not None:
         variants = tuple(v for v in variants if v.id in set(only))
     prices = {key: price_for(m.id, m.price) for key, m in models.items()}
+    for key in batch_plans(models, batch=options.batch):  # the Batch API's price
+        price = prices[key]
+        prices[key] = price.batch() if price is not None else None
     params = {key: _params(exp, m) for key, m in models.items()}
     identity = {key: model_identity(m.ref, m.options) for key, m in models.items()}
     repeats = options.repeats or exp.spec.repeats
@@ -198,6 +207,9 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunOut
         raise
     try:
         return _run_claimed(exp, options, plan, run, cache, done, run.id if resumed else None)
+    except BatchesSubmitted:
+        run.update(status="waiting")  # on its batches: --resume collects them
+        raise
     except BaseException as exc:
         failed = not isinstance(exc, KeyboardInterrupt)
         run.update(
@@ -249,11 +261,11 @@ def _run_claimed(
     journal = Journal(run.journal_path)
     try:
         resumed = run if resumed_from is not None else None
-        execution = asyncio.run(_execute(plan, exp, options, cache, journal, done, resumed))
+        execution = asyncio.run(_execute(plan, exp, options, cache, journal, done, run, resumed))
         results = _checked(exp, plan, execution, cache, options)
         if exp.split is not None and not execution.aborted:
             plan, execution, results = _confirm_heldout(
-                exp, options, plan, execution, results, cache, journal, done, resumed
+                exp, options, plan, execution, results, cache, journal, done, run, resumed
             )
     finally:
         journal.close()
@@ -325,6 +337,7 @@ def _confirm_heldout(
     cache: ResponseCache | None,
     journal: Journal,
     done: dict[tuple[str, str, int], Result],
+    run: RunDir,
     resumed: RunDir | None,
 ) -> tuple[_Plan, Execution, list[Result]]:
     """The second step of a split run: choose on the dev results just checked, then run the
@@ -338,7 +351,7 @@ def _confirm_heldout(
     chosen = [v.id for v in plan.variants] if options.all_heldout else heldout_candidates(dev)
     heldout = plan_run(exp, options, split=HELDOUT, only=chosen)
     earlier = {**done, **execution.results}  # what the budget has spent so far
-    more = asyncio.run(_execute(heldout, exp, options, cache, journal, earlier, resumed))
+    more = asyncio.run(_execute(heldout, exp, options, cache, journal, earlier, run, resumed))
     both = Execution(
         {**execution.results, **more.results}, _added(execution.stats, more.stats), more.aborted
     )
@@ -379,6 +392,7 @@ async def _execute(
     cache: ResponseCache | None,
     journal: Journal,
     done: dict[tuple[str, str, int], Result],
+    run: RunDir,
     resumed: RunDir | None = None,
 ) -> Execution:
     spent = spent_by(done.values())
@@ -399,8 +413,10 @@ async def _execute(
 
     try:
         shown = sys.stderr.isatty() if options.progress is None else options.progress
+        batched = await _batch_answers(plan, options, providers, cache, done, run, spent, shown)
+        answered = batched.answered
         with Progress(len(plan.tasks), enabled=shown) as bar:
-            return await execute(
+            execution = await execute(
                 plan.tasks,
                 providers,
                 concurrency=concurrency,
@@ -413,9 +429,55 @@ async def _execute(
                 retry=retry,
                 on_result=bar.update,
                 on_wait=bar.waiting,
+                answered=answered,
             )
+        if batched.note is not None and execution.aborted is None:
+            execution.aborted = batched.note  # kept resumable, never silently finished
+        return execution
     finally:
         await providers.aclose()
+
+
+async def _batch_answers(
+    plan: _Plan,
+    options: RunOptions,
+    providers: Providers,
+    cache: ResponseCache | None,
+    done: dict[tuple[str, str, int], Result],
+    run: RunDir,
+    spent: float,
+    progress: bool,
+) -> BatchAnswers:
+    """The Batch API's answers for the models that use it (none when no model does)."""
+    plans = batch_plans(
+        plan.models,
+        batch=options.batch,
+        wait=options.batch_wait,
+        resubmit=options.resubmit,
+        direct_remainder=options.direct_remainder,
+    )
+    if not plans:
+        return BatchAnswers({})
+    run.update(batch=sorted(plans))  # the report says batch mode was used
+    return await answer_by_batch(
+        run,
+        plan.tasks,
+        plans,
+        providers,
+        cache,
+        done,
+        prices=plan.prices,
+        max_cost=_budget_limit(options, run),
+        spent=spent,
+        progress=progress,
+    )
+
+
+def _budget_limit(options: RunOptions, run: RunDir) -> float | None:
+    if options.max_cost is not None:
+        return options.max_cost
+    stored = run.meta().get("options")
+    return _amount(stored.get("max_cost")) if isinstance(stored, dict) else None
 
 
 def _budget(

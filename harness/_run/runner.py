@@ -106,6 +106,7 @@ class RunStats:
     cost: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batched: int = 0  # answered through a Batch API
 
 
 @dataclass
@@ -135,6 +136,7 @@ async def execute(
     retry: RetryPolicy | None = None,
     on_result: ProgressHook | None = None,
     on_wait: WaitHook | None = None,
+    answered: Mapping[str, ModelResponse | str] | None = None,
 ) -> Execution:
     """Run ``tasks``; results already in ``done`` (a resumed journal) are not requested.
 
@@ -170,6 +172,19 @@ async def execute(
         cache.add_missing(resumed)
     run.shared = shared
     todo = [group[0] for group in shared.values()]
+    if answered:  # a Batch API's answers: recorded as if just asked, at its price
+        run.held = []
+        for task in [t for t in todo if t.key in answered]:
+            answer = answered[task.key]
+            run.execution.stats.batched += 1
+            if isinstance(answer, str):
+                run.record_error(task, answer)
+            else:
+                run.record(task, answer, cached=False)
+        if journal is not None:
+            journal.append_many(run.held)
+        run.held = None
+        todo = [t for t in todo if t.key not in answered]
     if cache is not None and todo:
         hits = cache.get_many(t.key for t in todo)
         run.held = []

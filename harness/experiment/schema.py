@@ -104,7 +104,9 @@ class ModelSpec(BaseModel):
     concurrency: int | None = Field(None, ge=1, le=10_000)
     params: Params | None = None
     price: dict[str, float] | None = Field(
-        None, description="USD per million tokens: {input: ..., output: ...}"
+        None,
+        description="USD per million tokens: {input: ..., output: ...}, and for batch mode "
+        "batch_input/batch_output (default: half)",
     )
 
     @model_validator(mode="before")
@@ -132,9 +134,10 @@ class ModelSpec(BaseModel):
     @classmethod
     def _price_known(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for key, amount in (value or {}).items():
-            if key not in ("input", "output"):
+            if key not in ("input", "output", "batch_input", "batch_output"):
                 raise ValueError(
-                    f"price has `input` and `output` (USD per million tokens), not {key!r}"
+                    "price has `input` and `output` (USD per million tokens; `batch_input` "
+                    f"and `batch_output` for batch mode), not {key!r}"
                 )
             if not 0 <= amount < 1e9:  # NaN fails too
                 raise ValueError(f"price {key} must be between 0 and 1e9 USD per million tokens")

@@ -87,6 +87,12 @@ class OpenAIOptions(ProviderOptions):
     api_key: str | None = Field(None, description="Prefer api_key_env: files get shared")
     api_key_env: str | None = Field(None, description="Environment variable holding the key")
     timeout: float | None = Field(None, gt=0, description="Seconds per request (HTTP)")
+    batch: bool = Field(False, description="Send through the Batch API (half price, 24 h)")
+    batch_max_requests: int = Field(50_000, ge=1, description="Most requests per batch file")
+    batch_max_bytes: int = Field(200 * 2**20, ge=1024, description="Largest batch file, bytes")
+    batch_poll_seconds: float = Field(
+        30.0, gt=0, description="First wait between batch status checks (then backing off)"
+    )
 
 
 class OpenAIProvider(Provider):
@@ -169,6 +175,54 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    # -- Batch API (harness run --batch): the same client, key and error classification --
+    async def upload_batch_file(self, path: Path) -> str:
+        """Upload an input file (purpose ``batch``); its file id."""
+        with path.open("rb") as fh:
+            uploaded = await self._call(
+                self._client.files.create(file=(path.name, fh), purpose="batch")
+            )
+        return str(uploaded.id)
+
+    async def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> Any:
+        return await self._call(
+            self._client.batches.create(
+                input_file_id=input_file_id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata=metadata,
+            )
+        )
+
+    async def retrieve_batch(self, batch_id: str) -> Any:
+        return await self._call(self._client.batches.retrieve(batch_id))
+
+    async def cancel_batch(self, batch_id: str) -> Any:
+        return await self._call(self._client.batches.cancel(batch_id))
+
+    async def download_file(self, file_id: str, target: Path) -> None:
+        """Stream a file's content (a batch's output or error file) to ``target``."""
+        tmp = target.with_name(target.name + ".tmp")
+
+        async def fetch() -> None:
+            async with self._client.files.with_streaming_response.content(file_id) as raw:
+                with tmp.open("wb") as out:
+                    async for chunk in raw.iter_bytes():
+                        out.write(chunk)
+
+        await self._call(fetch())
+        tmp.replace(target)
+
+    async def _call(self, awaitable: Awaitable[_T]) -> _T:
+        import openai
+
+        try:
+            return await awaitable
+        except openai.APIStatusError as exc:
+            raise _classify(exc) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
 
 
 def chat_body(model: str, request: ModelRequest) -> dict[str, Any]:

@@ -35,8 +35,18 @@ class Price:
     input: float
     output: float
 
+    batch_input: float | None = None  # Batch API prices; None: half the normal ones
+    batch_output: float | None = None
+
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
         return ((prompt_tokens or 0) * self.input + (completion_tokens or 0) * self.output) / 1e6
+
+    def batch(self) -> Price:
+        """The price of the same tokens sent through a Batch API (half, unless known)."""
+        return Price(
+            self.input / 2 if self.batch_input is None else self.batch_input,
+            self.output / 2 if self.batch_output is None else self.batch_output,
+        )
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +58,7 @@ def _table() -> dict[str, dict[str, float]]:
 def price_for(model_id: str, override: Mapping[str, float] | None = None) -> Price | None:
     """The model's price: the experiment's ``override``, else the table (exact id, globs)."""
     if override is not None:
-        return Price(float(override.get("input", 0.0)), float(override.get("output", 0.0)))
+        return _price(override)
     table = _table()
     entry = table.get(model_id)
     if entry is None:
@@ -56,7 +66,17 @@ def price_for(model_id: str, override: Mapping[str, float] | None = None) -> Pri
     if entry is None and model_id.startswith("openai:ft:"):  # fine-tuned: priced as its base
         base = model_id.removeprefix("openai:ft:").split(":", 1)[0]
         entry = table.get(f"openai:{base}")
-    return None if entry is None else Price(entry["input"], entry["output"])
+    return None if entry is None else _price(entry)
+
+
+def _price(entry: Mapping[str, float]) -> Price:
+    batch_in, batch_out = entry.get("batch_input"), entry.get("batch_output")
+    return Price(
+        float(entry.get("input", 0.0)),
+        float(entry.get("output", 0.0)),
+        None if batch_in is None else float(batch_in),
+        None if batch_out is None else float(batch_out),
+    )
 
 
 def estimate_prompt_tokens(messages: Iterable[Mapping[str, Any]]) -> int:

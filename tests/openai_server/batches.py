@@ -224,7 +224,8 @@ class Batches:
             if not isinstance(model, str) or not model:
                 raise ApiError(400, "you must provide a model parameter", param="model")
             self._check_model(model)
-        except ApiError as exc:
+            content = await self.answer(body)  # type: ignore[attr-defined]
+        except ApiError as exc:  # the responder may refuse a request the same way
             response = {"status_code": exc.status, "request_id": line_id, "body": exc.body}
             return {
                 "id": line_id,
@@ -232,7 +233,6 @@ class Batches:
                 "response": response,
                 "error": None,
             }, True
-        content = await self.answer(body)  # type: ignore[attr-defined]
         completion = self.completion(f"chatcmpl-{line_id}", body, content)  # type: ignore[attr-defined]
         response = {"status_code": 200, "request_id": line_id, "body": completion}
         return {"id": line_id, "custom_id": custom_id, "response": response, "error": None}, False

@@ -1,0 +1,128 @@
+"""Batch mode end to end: the real ``openai`` client against the test server's Batch API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import run
+from harness._run.batch import BatchesSubmitted, load_entries
+from harness.runs import list_runs
+from tests.openai_server import FakeOpenAIServer
+from tests.openai_server.chat import last_user_text
+from tests.openai_server.wire import ApiError
+
+CHAT = "/v1/chat/completions"
+KEY = "sk-batch-secret-123"
+
+
+def _responder(body: dict[str, Any]) -> str:
+    question = last_user_text(body["messages"])
+    if question == "question 3":
+        raise ApiError(400, "This request was flagged.", code="flagged")
+    return f"echo: {question}"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(api_key=KEY, responder=_responder, seed=3) as srv:
+        yield srv
+
+
+def _experiment(tmp_path: Path, server: FakeOpenAIServer, cases: int, extra: str = "") -> Path:
+    rows = [
+        {"id": f"c{i:04d}", "input": f"question {i}", "expected": f"echo: question {i}"}
+        for i in range(cases)
+    ]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: batchy\nmodels:\n  - id: openai:gpt-4o-mini\n    base_url: {server.base_url}\n"
+        f"    api_key: {KEY}\n    batch_poll_seconds: 0.01\n{extra}"
+        "params: {temperature: 0, max_tokens: 8}\n"
+        'prompts:\n  - {id: p, user: "{{ input }}"}\n'
+        'tests:\n  file: cases.jsonl\n  assert: [{equals: "{{ expected }}"}]\n'
+    )
+    return path
+
+
+def test_a_batch_run_gives_the_direct_run_s_answers_at_half_the_price(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    path = _experiment(tmp_path, server, 20)
+    batched = run(path, home=tmp_path / "b", batch=True, progress=False)
+    assert server.count(path=CHAT) == 0 and len(server.batches) == 1
+    assert batched.stats.batched == 20
+    direct = run(path, home=tmp_path / "d", progress=False)
+    assert server.count(path=CHAT) == 20
+    assert [r.output for r in batched.results] == [r.output for r in direct.results]
+    assert batched.best.pass_rate == direct.best.pass_rate == 19 / 19
+    flagged = next(r for r in batched.results if r.case == "c0003")
+    assert flagged.error and "status 400" in flagged.error and "flagged" in flagged.error
+    assert batched.stats.cost == pytest.approx(direct.stats.cost / 2)
+    assert json.loads((batched.run_dir / "run.json").read_text())["batch"] == ["openai:gpt-4o-mini"]
+    for file in batched.run_dir.rglob("*"):
+        if file.is_file():
+            assert KEY.encode() not in file.read_bytes(), file
+
+
+def test_three_thousand_requests_split_into_files_and_cached_ones_not_sent(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    path = _experiment(tmp_path, server, 3000, extra="    batch_max_requests: 1000\n")
+    home = tmp_path / "home"
+    (tmp_path / "first").mkdir()
+    small = _experiment(tmp_path / "first", server, 500)
+    run(small, home=home, progress=False)  # the first 500 asked directly: 499 now cached
+    result = run(path, home=home, batch=True, progress=False)
+    entries = load_entries(result.run_dir)
+    assert [e.requests for e in entries] == [1000, 1000, 501]  # the refused one is asked again
+    assert result.stats.cached == 499 and result.stats.batched == 2501
+    assert len([r for r in result.results if r.error is None]) == 2999
+
+
+def test_no_wait_then_resume_collects_without_submitting_again(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    path = _experiment(tmp_path, server, 30)
+    home = tmp_path / "home"
+    with pytest.raises(BatchesSubmitted, match="harness batch collect"):
+        run(path, home=home, batch=True, wait=False, progress=False)
+    (waiting,) = list_runs(home)
+    assert waiting.meta()["status"] == "waiting"
+    assert [e.batch_id for e in load_entries(waiting.path)] == list(server.batches)
+    result = run(path, home=home, batch=True, resume=True, progress=False)
+    assert result.resumed_from == waiting.id and len(server.batches) == 1
+    assert sum(r.error is None for r in result.results) == 29
+
+
+def test_an_expired_batch_is_completed_with_direct_requests(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    server.batch_outcomes = ["expired"]
+    path = _experiment(tmp_path, server, 40)
+    home = tmp_path / "home"
+    first = run(path, home=home, batch=True, progress=False)
+    unanswered = [r for r in first.results if r.error and "--direct-remainder" in r.error]
+    assert len(unanswered) == 20 and "expired" in unanswered[0].error
+    assert first.exit_code == 3 and first.aborted and "--direct-remainder" in first.aborted
+    second = run(path, home=home, batch=True, resume=True, direct_remainder=True, progress=False)
+    assert server.count(path=CHAT) == 20  # the remainder, and only it, asked directly
+    assert len(server.batches) == 1  # nothing resubmitted
+    assert sum(r.error is None for r in second.results) == 39
+
+
+def test_an_expired_batch_is_completed_by_a_new_batch(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    server.batch_outcomes = ["expired"]
+    path = _experiment(tmp_path, server, 10)
+    result = run(path, home=tmp_path / "home", batch=True, resubmit=True, progress=False)
+    assert len(server.batches) == 2 and server.count(path=CHAT) == 0
+    entries = load_entries(result.run_dir)
+    assert [e.requests for e in entries] == [10, 5] and entries[0].status == "expired"
+    assert sum(r.error is None for r in result.results) == 9

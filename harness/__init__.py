@@ -33,10 +33,14 @@ if TYPE_CHECKING:
         run,
         select_variants,
     )
+    from harness._run.batch import BatchEntry, BatchesSubmitted
+    from harness._run.batch_admin import batch_status, cancel_batches, collect_batches
     from harness._run.runner import RunStats
     from harness.optimize import Optimized, optimize_shots
 
 __all__ = [
+    "BatchEntry",
+    "BatchesSubmitted",
     "Case",
     "Experiment",
     "ExperimentError",
@@ -54,6 +58,9 @@ __all__ = [
     "Variant",
     "VariantEstimate",
     "VariantResult",
+    "batch_status",
+    "cancel_batches",
+    "collect_batches",
     "estimate",
     "load_experiment",
     "optimize_shots",
@@ -68,6 +75,11 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "BatchEntry": "harness._run.batch",
+    "BatchesSubmitted": "harness._run.batch",
+    "batch_status": "harness._run.batch_admin",
+    "cancel_batches": "harness._run.batch_admin",
+    "collect_batches": "harness._run.batch_admin",
     "RunEstimate": "harness._run.api",
     "RunResult": "harness._run.api",
     "RunStats": "harness._run.runner",

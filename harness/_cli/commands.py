@@ -145,6 +145,7 @@ def estimate_path(
     repeats: int | None = None,
     home: Path | None = None,
     trust: Trust | None = None,
+    batch: bool = False,
 ) -> int:
     """``harness run --dry-run``: :func:`harness.estimate` as a table; 0."""
     from tabulate import tabulate
@@ -152,7 +153,9 @@ def estimate_path(
     from harness import estimate
 
     exp = _load_noting_keys(path, trust)
-    counted = estimate(exp, variants=variants, models=models, repeats=repeats, home=home)
+    counted = estimate(
+        exp, variants=variants, models=models, repeats=repeats, home=home, batch=batch
+    )
     table: list[list[object]] = [
         [
             e.variant,
@@ -210,9 +213,13 @@ def run_path(
     repeats: int | None = None,
     trust: Trust | None = None,
     all_heldout: bool = False,
+    batch: bool = False,
+    wait: bool = True,
+    resubmit: bool = False,
+    direct_remainder: bool = False,
 ) -> int:
     """``harness run``: 0 when every threshold is met, 1 when not, 3 when aborted."""
-    from harness import run
+    from harness import BatchesSubmitted, run
 
     exp = _load_noting_keys(path, trust)
     try:
@@ -229,7 +236,14 @@ def run_path(
             max_retry_after=max_retry_after,
             repeats=repeats,
             all_heldout=all_heldout,
+            batch=batch,
+            wait=wait,
+            resubmit=resubmit,
+            direct_remainder=direct_remainder,
         )
+    except BatchesSubmitted as submitted:
+        click.echo(str(submitted))
+        return 0
     except KeyboardInterrupt:
         click.echo("interrupted: finished results are kept; continue with --resume", err=True)
         return 130

@@ -71,6 +71,12 @@ def render(
 )
 @click.option("--dry-run", is_flag=True, help="Show requests, tokens and cost; call nothing.")
 @click.option("--max-cost", type=click.FloatRange(0), help="Stop before spending more (USD).")
+@click.option("--batch", is_flag=True, help="Send through the Batch API (half price, 24 h).")
+@click.option("--no-wait", is_flag=True, help="With --batch: submit, record and exit.")
+@click.option("--resubmit", is_flag=True, help="What expired batches left: a new batch.")
+@click.option(
+    "--direct-remainder", is_flag=True, help="What expired batches left: direct requests."
+)
 @click.option(
     "--all-held-out",
     "all_heldout",
@@ -104,6 +110,10 @@ def run(
     keep_errors: bool,
     dry_run: bool,
     max_cost: float | None,
+    batch: bool,
+    no_wait: bool,
+    resubmit: bool,
+    direct_remainder: bool,
     all_heldout: bool,
     max_retry_after: float | None,
     home: Path | None,
@@ -117,7 +127,13 @@ def run(
     if dry_run:
         raise SystemExit(
             estimate_path(
-                path, variants=variants, models=models, repeats=repeats, home=home, trust=trust
+                path,
+                variants=variants,
+                models=models,
+                repeats=repeats,
+                home=home,
+                trust=trust,
+                batch=batch,
             )
         )
     code = run_path(
@@ -136,6 +152,10 @@ def run(
         repeats=repeats,
         trust=trust,
         all_heldout=all_heldout,
+        batch=batch,
+        wait=not no_wait,
+        resubmit=resubmit,
+        direct_remainder=direct_remainder,
     )
     raise SystemExit(code)
 
@@ -269,9 +289,11 @@ def decide(path: str, concurrency: int | None, home: Path | None, trust: Trust) 
     raise SystemExit(decide_command(path, concurrency, home, trust))
 
 
+from harness._cli.batch import batch  # noqa: E402
 from harness._cli.finetune import finetune  # noqa: E402
 from harness._cli.optimize import optimize  # noqa: E402
 
+cli.add_command(batch)
 cli.add_command(finetune)
 cli.add_command(optimize)
 

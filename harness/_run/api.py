@@ -252,19 +252,25 @@ def estimate(
     repeats: int | None = None,
     trust: Trust | None = None,
     allow_python: bool = False,
+    batch: bool = False,
 ) -> RunEstimate:
     """What :func:`run` would send, counted without sending anything (``--dry-run``).
 
     Every request is rendered; prompt tokens are exact where the model's tokenizer is known
     (``openai:`` models), estimated otherwise; the cost counts every request's
-    ``max_tokens`` of completion, which is what ``max_cost`` reserves before sending.
+    ``max_tokens`` of completion, which is what ``max_cost`` reserves before sending, at
+    the Batch API's price for the models that use it (``batch``, or ``batch: true``).
     """
     from harness._run.pipeline import RunOptions, plan_run
     from harness.models.pricing import prompt_token_counter
 
     exp = _experiment(experiment, trust, allow_python)
     options = RunOptions(
-        variants=_names(variants), models=_names(models), repeats=repeats, home=_home(home)
+        variants=_names(variants),
+        models=_names(models),
+        repeats=repeats,
+        home=_home(home),
+        batch=batch,
     )
     plan = plan_run(exp, options)
     by_variant: dict[str, list[Task]] = {}

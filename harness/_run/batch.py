@@ -37,6 +37,8 @@ __all__ = [
     "BatchesSubmitted",
     "load_entries",
     "run_batches",
+    "save_entries",
+    "update_entry",
 ]
 
 TERMINAL = frozenset({"completed", "expired", "failed", "cancelled"})
@@ -126,7 +128,7 @@ def load_entries(run_dir: Path) -> list[BatchEntry]:
         raise HarnessError(f"{path}: unreadable batch record ({exc})") from None
 
 
-def _save(run_dir: Path, entries: Sequence[BatchEntry]) -> None:
+def save_entries(run_dir: Path, entries: Sequence[BatchEntry]) -> None:
     path = run_dir / RECORD
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"batches": [asdict(e) for e in entries]}, indent=1), "utf-8")
@@ -238,7 +240,7 @@ async def _submit(
         )
         new = [BatchEntry(model, f.path.name, f.requests) for f in written]
         entries.extend(new)
-        _save(run_dir, entries)  # the files exist: recorded before anything is sent
+        save_entries(run_dir, entries)  # the files exist: recorded before anything is sent
         for entry in new:
             await _start(run_dir, run_id, entry, providers[model], entries)
 
@@ -252,12 +254,12 @@ async def _start(
 ) -> None:
     if entry.input_file_id is None:
         entry.input_file_id = await provider.upload_batch_file(run_dir / FOLDER / entry.file)
-        _save(run_dir, entries)
+        save_entries(run_dir, entries)
     batch = await provider.create_batch(
         entry.input_file_id, {"harness_run": run_id, "file": entry.file}
     )
     entry.batch_id, entry.status = str(batch.id), str(batch.status)
-    _save(run_dir, entries)
+    save_entries(run_dir, entries)
 
 
 async def _wait(
@@ -277,8 +279,8 @@ async def _wait(
                 batch = await providers[entry.model].retrieve_batch(entry.batch_id)
             except RetryableError:
                 continue  # a failed poll is asked again at the next interval
-            _update(entry, batch)
-        _save(run_dir, entries)
+            update_entry(entry, batch)
+        save_entries(run_dir, entries)
         if on_status is not None:
             on_status(entries)
         if all(e.status in TERMINAL for e in entries):
@@ -287,7 +289,7 @@ async def _wait(
         interval = min(interval * 1.5, MAX_POLL_SECONDS)
 
 
-def _update(entry: BatchEntry, batch: Any) -> None:
+def update_entry(entry: BatchEntry, batch: Any) -> None:
     entry.status = str(batch.status)
     entry.output_file_id = batch.output_file_id
     entry.error_file_id = batch.error_file_id
@@ -313,7 +315,7 @@ async def _collect(
                 target = folder / f"{entry.batch_id}.{suffix}.jsonl"
                 await providers[entry.model].download_file(file_id, target)
         entry.collected = True
-        _save(run_dir, entries)
+        save_entries(run_dir, entries)
 
 
 def _collected(folder: Path, entries: Sequence[BatchEntry]) -> dict[str, ModelResponse | str]:

@@ -68,7 +68,16 @@ def header(report: RunReport) -> list[tuple[str, str]]:
         ("tokens", f"{tokens_in:,} in / {tokens_out:,} out"),
         ("cost", f"${sum(costs):.4f}" if costs else "—"),
         ("errors", str(sum(r.error is not None for r in results))),
+        *_batch_fact(meta),
     ]
+
+
+def _batch_fact(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Batch mode, when the run used it: its answers cost the Batch API's price."""
+    models = meta.get("batch")
+    if not isinstance(models, list) or not models:
+        return []
+    return [("batch mode", ", ".join(str(m) for m in models) + " (Batch API, batch price)")]
 
 
 def report_data(report: RunReport) -> dict[str, Any]:

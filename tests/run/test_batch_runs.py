@@ -65,6 +65,8 @@ def test_a_batch_run_gives_the_direct_run_s_answers_at_half_the_price(
     assert flagged.error and "status 400" in flagged.error and "flagged" in flagged.error
     assert batched.stats.cost == pytest.approx(direct.stats.cost / 2)
     assert json.loads((batched.run_dir / "run.json").read_text())["batch"] == ["openai:gpt-4o-mini"]
+    html = batched.report_html.read_text() if batched.report_html else ""
+    assert "batch mode" in html and "Batch API, batch price" in html
     for file in batched.run_dir.rglob("*"):
         if file.is_file():
             assert KEY.encode() not in file.read_bytes(), file
@@ -126,3 +128,96 @@ def test_an_expired_batch_is_completed_by_a_new_batch(
     entries = load_entries(result.run_dir)
     assert [e.requests for e in entries] == [10, 5] and entries[0].status == "expired"
     assert sum(r.error is None for r in result.results) == 9
+
+
+def test_the_cli_submits_without_waiting_shows_status_and_collects(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import run_cli
+
+    path = _experiment(tmp_path, server, 12)
+    home = ["--home", str(tmp_path / "home")]
+    code, out, _ = run_cli(["run", str(path), "--batch", "--no-wait", *home], capsys)
+    assert code == 0 and "submitted 12 request(s) in 1 batch(es)" in out
+    run_id = out.split("for run ")[1].split(";")[0]
+    code, out, _ = run_cli(["batch", "status", run_id, *home], capsys)
+    assert code == 0 and "in_progress" in out and "openai:gpt-4o-mini" in out
+    code, out, _ = run_cli(["batch", "collect", run_id, *home], capsys)
+    assert code == 0 and "p/k0/openai:gpt-4o-mini" in out and len(server.batches) == 1
+    code, _, err = run_cli(["batch", "collect", run_id, *home], capsys)
+    assert code == 2 and "is finished" in err
+
+
+def test_cancel_keeps_what_was_answered(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import run_cli
+
+    path = _experiment(tmp_path, server, 10)
+    home = ["--home", str(tmp_path / "home")]
+    code, out, _ = run_cli(["run", str(path), "--batch", "--no-wait", *home], capsys)
+    run_id = out.split("for run ")[1].split(";")[0]
+    code, out, _ = run_cli(["batch", "cancel", run_id, *home], capsys)
+    assert code == 0 and "cancelled" in out
+    code, out, _ = run_cli(["batch", "collect", run_id, "--direct-remainder", *home], capsys)
+    assert code == 0 and server.count(path=CHAT) == 5  # half answered before the cancel
+
+
+@pytest.mark.slow
+def test_killed_after_submitting_then_resumed_submits_nothing_again(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _experiment(tmp_path, server, 25)
+    path.write_text(path.read_text().replace("batch_poll_seconds: 0.01", "batch_poll_seconds: 60"))
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "harness", "run", str(path), "--batch", "--home", str(home)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not server.batches:
+        time.sleep(0.05)
+    time.sleep(0.3)  # past the first status check: the process now sleeps between polls
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert len(server.batches) == 1
+    (killed,) = list_runs(home)
+    assert [e.batch_id for e in load_entries(killed.path)] == list(server.batches)
+    path.write_text(path.read_text().replace("batch_poll_seconds: 60", "batch_poll_seconds: 0.01"))
+    result = run(path, home=home, batch=True, resume=True, progress=False)
+    assert result.resumed_from == killed.id
+    assert len(server.batches) == 1 and server.count(path=CHAT) == 0
+    assert sum(r.error is None for r in result.results) == 24
+
+
+def test_models_without_batch_run_directly_in_the_same_run_and_dry_run_prices_the_batch(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness import estimate
+    from tests.conftest import run_cli
+
+    path = _experiment(tmp_path, server, 8, extra="    batch: true\n")
+    text = path.read_text().replace(
+        "params:",
+        f"  - id: openai:gpt-4o\n    base_url: {server.base_url}\n    api_key: {KEY}\nparams:",
+        1,
+    )
+    path.write_text(text)
+    result = run(path, home=tmp_path / "home", progress=False)
+    assert len(server.batches) == 1 and server.count(path=CHAT) == 8  # gpt-4o directly
+    assert result.stats.batched == 8
+    batched = estimate(path).variants[0]
+    assert batched.variant.endswith("gpt-4o-mini")
+    full = estimate(path.with_name("exp.yaml"), batch=False)
+    assert full.variants[0].cost == batched.cost  # `batch: true` prices it either way
+    plain = path.read_text().replace("    batch: true\n", "")
+    path.write_text(plain)
+    assert estimate(path, batch=True).variants[0].cost == pytest.approx(
+        estimate(path).variants[0].cost / 2
+    )
+    code, out, _ = run_cli(["run", str(path), "--dry-run", "--batch"], capsys)
+    assert code == 0 and "gpt-4o-mini" in out

@@ -38,6 +38,7 @@ __all__ = [
     "load_entries",
     "run_batches",
     "save_entries",
+    "submitted_keys",
     "update_entry",
 ]
 
@@ -135,6 +136,11 @@ def save_entries(run_dir: Path, entries: Sequence[BatchEntry]) -> None:
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     tmp.replace(path)
+
+
+def submitted_keys(run_dir: Path) -> set[str]:
+    """The keys of every request this run has written into a batch input file."""
+    return {k for e in load_entries(run_dir) for k in _ids_in(run_dir / FOLDER / e.file)}
 
 
 def _ids_in(path: Path) -> Iterable[str]:

@@ -13,7 +13,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness._run.batch import TERMINAL, BatchAnswers, BatchEntry, BatchPlan, run_batches
+from harness._run.batch import (
+    TERMINAL,
+    BatchAnswers,
+    BatchEntry,
+    BatchPlan,
+    run_batches,
+    submitted_keys,
+)
 from harness._run.batch_files import BatchLimits
 from harness._run.cache import ResponseCache
 from harness._run.runner import Task
@@ -54,14 +61,23 @@ def batch_plans(
     return plans
 
 
-def _status_line(entries: Sequence[BatchEntry]) -> None:
-    done = sum(e.status in TERMINAL for e in entries)
-    parts = [
-        f"{e.batch_id}: {e.status} {e.counts.get('completed', 0)}/{e.requests}"
-        for e in entries
-        if e.batch_id
-    ]
-    print(f"batches {done}/{len(entries)} finished · " + " · ".join(parts), file=sys.stderr)
+class _StatusLines:
+    """One stderr line per change: each batch's status and answered/total requests."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, entries: Sequence[BatchEntry]) -> None:
+        done = sum(e.status in TERMINAL for e in entries)
+        parts = [
+            f"{e.batch_id}: {e.status} {e.counts.get('completed', 0)}/{e.requests}"
+            for e in entries
+            if e.batch_id
+        ]
+        line = f"batches {done}/{len(entries)} finished · " + " · ".join(parts)
+        if line != self.last:
+            print(line, file=sys.stderr)
+            self.last = line
 
 
 async def answer_by_batch(
@@ -85,8 +101,10 @@ async def answer_by_batch(
     if cache is not None and pending:
         hits = cache.get_many(t.key for t in pending)
         pending = [t for t in pending if t.key not in hits]
-    if max_cost is not None:
-        _check_budget(pending, prices, max_cost - spent)
+    if max_cost is not None:  # on what would be submitted now, not what already was
+        submitted = submitted_keys(run.path)
+        fresh = [t for t in pending if t.key not in submitted]
+        _check_budget(fresh, prices, max_cost - spent)
     if not pending and not (run.path / "batches.json").exists():
         return BatchAnswers({})
     batch_providers = {m: providers[m] for m in plans}
@@ -103,7 +121,7 @@ async def answer_by_batch(
         batch_providers,
         plans,
         body,
-        on_status=_status_line if progress else None,
+        on_status=_StatusLines() if progress else None,
     )
 
 

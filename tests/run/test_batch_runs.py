@@ -221,3 +221,16 @@ def test_models_without_batch_run_directly_in_the_same_run_and_dry_run_prices_th
     )
     code, out, _ = run_cli(["run", str(path), "--dry-run", "--batch"], capsys)
     assert code == 0 and "gpt-4o-mini" in out
+
+
+def test_max_cost_refuses_a_batch_that_could_cost_more(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    from harness import HarnessError
+
+    path = _experiment(tmp_path, server, 50)
+    with pytest.raises(HarnessError, match="nothing was submitted"):
+        run(path, home=tmp_path / "home", batch=True, max_cost=0.000001, progress=False)
+    assert not server.batches and not server.files
+    result = run(path, home=tmp_path / "home2", batch=True, max_cost=1.0, progress=False)
+    assert len(server.batches) == 1 and 0 < result.stats.cost < 1.0

@@ -175,124 +175,134 @@ async def run_batches(
     (the runner asks them directly) and errors otherwise. Raises :class:`BatchesSubmitted`
     after submitting when a plan does not wait.
     """
-    entries = load_entries(run_dir)
-    folder = run_dir / FOLDER
-    answered = _collected(folder, entries)
-    await _submit_missing(run_dir, run_id, tasks, providers, plans, body, entries, answered)
-    if not all(plans[m].wait for m in plans) and any(e.status not in TERMINAL for e in entries):
-        pending = [e for e in entries if e.status not in TERMINAL]
+    session = _Session(run_dir, run_id, providers, plans, body, on_status)
+    answered = session.answers()
+    await session.submit_missing(tasks, answered)
+    if not all(p.wait for p in plans.values()) and session.pending():
+        pending = session.pending()
         raise BatchesSubmitted(run_id, len(pending), sum(e.requests for e in pending))
-    await _wait(run_dir, entries, providers, plans, on_status)
-    await _collect(run_dir, entries, providers)
-    answered = _collected(folder, entries)
+    await session.finish()
+    answered = session.answers()
     remainder = [t for t in tasks if t.model in plans and t.key not in answered]
     resubmit = [t for t in remainder if plans[t.model].resubmit]
     if resubmit:
-        await _submit(run_dir, run_id, resubmit, providers, plans, body, entries)
-        await _wait(run_dir, entries, providers, plans, on_status)
-        await _collect(run_dir, entries, providers)
-        answered = _collected(folder, entries)
+        await session.submit(resubmit)
+        await session.finish()
+        answered = session.answers()
     unanswered = 0
     for task in remainder:
         if task.key in answered or plans[task.model].direct_remainder:
             continue
         unanswered += 1
-        why = _why_unanswered(entries, task)
         answered[task.key] = (
-            f"{why}; not answered: run it with --resume --resubmit (another batch) or "
-            "--resume --direct-remainder (direct requests)"
+            f"{_why_unanswered(session.entries, task)}; not answered: run it with --resume "
+            "--resubmit (another batch) or --resume --direct-remainder (direct requests)"
         )
     return BatchAnswers(answered, unanswered)
 
 
-async def _submit_missing(
-    run_dir: Path,
-    run_id: str,
-    tasks: Sequence[Task],
-    providers: Mapping[str, BatchProvider],
-    plans: Mapping[str, BatchPlan],
-    body: Body,
-    entries: list[BatchEntry],
-    answered: Mapping[str, Any],
-) -> None:
-    """Upload written files and create their batches; write and submit what no file holds."""
-    for entry in entries:
-        if entry.batch_id is None:
-            await _start(run_dir, run_id, entry, providers[entry.model], entries)
-    folder = run_dir / FOLDER
-    submitted = {k for e in entries for k in _ids_in(folder / e.file)}
-    fresh = [t for t in tasks if t.model in plans and t.key not in submitted]
-    fresh = [t for t in fresh if t.key not in answered]
-    if fresh:
-        await _submit(run_dir, run_id, fresh, providers, plans, body, entries)
+class _Session:
+    """One run's batches: its record, its providers and how each model's batches run."""
 
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        providers: Mapping[str, BatchProvider],
+        plans: Mapping[str, BatchPlan],
+        body: Body,
+        on_status: StatusHook | None,
+    ) -> None:
+        self.run_dir, self.run_id, self.folder = run_dir, run_id, run_dir / FOLDER
+        self.providers, self.plans, self.body, self.on_status = providers, plans, body, on_status
+        self.entries = load_entries(run_dir)
 
-async def _submit(
-    run_dir: Path,
-    run_id: str,
-    tasks: Sequence[Task],
-    providers: Mapping[str, BatchProvider],
-    plans: Mapping[str, BatchPlan],
-    body: Body,
-    entries: list[BatchEntry],
-) -> None:
-    by_model: dict[str, list[Task]] = {}
-    for task in tasks:
-        by_model.setdefault(task.model, []).append(task)
-    for model, mine in by_model.items():
-        stem = _stem(model, len(entries) + 1)  # a new name for each submission
-        written = write_batch_files(
-            ((t.key, body(t)) for t in mine), run_dir / FOLDER, stem, plans[model].limits
+    def save(self) -> None:
+        save_entries(self.run_dir, self.entries)
+
+    def pending(self) -> list[BatchEntry]:
+        """Unfinished batches of the models this run sends through a Batch API."""
+        return [e for e in self.entries if e.status not in TERMINAL and e.model in self.plans]
+
+    def answers(self) -> dict[str, ModelResponse | str]:
+        return _collected(self.folder, self.entries)
+
+    async def submit_missing(self, tasks: Sequence[Task], answered: Mapping[str, Any]) -> None:
+        """Upload written files and create their batches; submit what no file holds."""
+        for entry in self.entries:
+            if entry.batch_id is None:
+                await self.start(entry)
+        submitted = submitted_keys(self.run_dir)
+        fresh = [
+            t
+            for t in tasks
+            if t.model in self.plans and t.key not in submitted and t.key not in answered
+        ]
+        if fresh:
+            await self.submit(fresh)
+
+    async def submit(self, tasks: Sequence[Task]) -> None:
+        by_model: dict[str, list[Task]] = {}
+        for task in tasks:
+            by_model.setdefault(task.model, []).append(task)
+        for model, mine in by_model.items():
+            stem = _stem(model, len(self.entries) + 1)  # a new name for each submission
+            lines = ((t.key, self.body(t)) for t in mine)
+            written = write_batch_files(lines, self.folder, stem, self.plans[model].limits)
+            new = [BatchEntry(model, f.path.name, f.requests) for f in written]
+            self.entries.extend(new)
+            self.save()  # the files exist: recorded before anything is sent
+            for entry in new:
+                await self.start(entry)
+
+    async def start(self, entry: BatchEntry) -> None:
+        provider = self.providers[entry.model]
+        if entry.input_file_id is None:
+            entry.input_file_id = await provider.upload_batch_file(self.folder / entry.file)
+            self.save()
+        batch = await provider.create_batch(
+            entry.input_file_id, {"harness_run": self.run_id, "file": entry.file}
         )
-        new = [BatchEntry(model, f.path.name, f.requests) for f in written]
-        entries.extend(new)
-        save_entries(run_dir, entries)  # the files exist: recorded before anything is sent
-        for entry in new:
-            await _start(run_dir, run_id, entry, providers[model], entries)
+        entry.batch_id, entry.status = str(batch.id), str(batch.status)
+        self.save()
 
+    async def finish(self) -> None:
+        await self.wait()
+        await self.collect()
 
-async def _start(
-    run_dir: Path,
-    run_id: str,
-    entry: BatchEntry,
-    provider: BatchProvider,
-    entries: Sequence[BatchEntry],
-) -> None:
-    if entry.input_file_id is None:
-        entry.input_file_id = await provider.upload_batch_file(run_dir / FOLDER / entry.file)
-        save_entries(run_dir, entries)
-    batch = await provider.create_batch(
-        entry.input_file_id, {"harness_run": run_id, "file": entry.file}
-    )
-    entry.batch_id, entry.status = str(batch.id), str(batch.status)
-    save_entries(run_dir, entries)
+    async def wait(self) -> None:
+        """Poll every unfinished batch, backing off from the plan's interval to 10 min."""
+        plans = self.plans
+        interval = min((plans[e.model].poll_seconds for e in self.pending()), default=30.0)
+        while True:
+            for entry in self.pending():
+                if entry.batch_id is None:
+                    continue
+                try:
+                    batch = await self.providers[entry.model].retrieve_batch(entry.batch_id)
+                except RetryableError:
+                    continue  # a failed poll is asked again at the next interval
+                update_entry(entry, batch)
+            self.save()
+            if self.on_status is not None:
+                self.on_status(self.entries)
+            if not self.pending():
+                return
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, MAX_POLL_SECONDS)
 
-
-async def _wait(
-    run_dir: Path,
-    entries: list[BatchEntry],
-    providers: Mapping[str, BatchProvider],
-    plans: Mapping[str, BatchPlan],
-    on_status: StatusHook | None,
-) -> None:
-    """Poll every unfinished batch, backing off from the plan's interval to 10 minutes."""
-    interval = min((plans[e.model].poll_seconds for e in entries if e.model in plans), default=30)
-    while True:
-        for entry in entries:
-            if entry.status in TERMINAL or entry.batch_id is None:
+    async def collect(self) -> None:
+        """Download the output and error files of every finished, uncollected batch."""
+        for entry in self.entries:
+            if entry.status not in TERMINAL or entry.collected or entry.batch_id is None:
                 continue
-            try:
-                batch = await providers[entry.model].retrieve_batch(entry.batch_id)
-            except RetryableError:
-                continue  # a failed poll is asked again at the next interval
-            update_entry(entry, batch)
-        save_entries(run_dir, entries)
-        if on_status is not None:
-            on_status(entries)
-        if all(e.status in TERMINAL for e in entries):
-            return
-        await asyncio.sleep(interval)
-        interval = min(interval * 1.5, MAX_POLL_SECONDS)
+            files = ((entry.output_file_id, "output"), (entry.error_file_id, "error"))
+            for file_id, suffix in files:
+                if file_id:
+                    target = self.folder / f"{entry.batch_id}.{suffix}.jsonl"
+                    await self.providers[entry.model].download_file(file_id, target)
+            entry.collected = True
+            self.save()
 
 
 def update_entry(entry: BatchEntry, batch: Any) -> None:
@@ -306,22 +316,6 @@ def update_entry(entry: BatchEntry, batch: Any) -> None:
             "completed": counts.completed,
             "failed": counts.failed,
         }
-
-
-async def _collect(
-    run_dir: Path, entries: Sequence[BatchEntry], providers: Mapping[str, BatchProvider]
-) -> None:
-    """Download the output and error files of every finished, uncollected batch."""
-    folder = run_dir / FOLDER
-    for entry in entries:
-        if entry.status not in TERMINAL or entry.collected or entry.batch_id is None:
-            continue
-        for file_id, suffix in ((entry.output_file_id, "output"), (entry.error_file_id, "error")):
-            if file_id:
-                target = folder / f"{entry.batch_id}.{suffix}.jsonl"
-                await providers[entry.model].download_file(file_id, target)
-        entry.collected = True
-        save_entries(run_dir, entries)
 
 
 def _collected(folder: Path, entries: Sequence[BatchEntry]) -> dict[str, ModelResponse | str]:

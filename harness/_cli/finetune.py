@@ -190,6 +190,7 @@ def _train_hosted(
         epochs=epochs,
         home=home,
         validation_file=Path(validation_file) if validation_file else None,
+        on_notice=lambda text: click.echo(f"warning: {text}", err=True),
     )
     click.echo(f"job {job.id}: {job.status}")
     if wait:

@@ -141,7 +141,14 @@ def _ensure_local(
 def _ensure_hosted(spec: FinetuneSpec, name: str, data: Path, home: Path, log: Log) -> None:
     from harness.finetune.hosted import start_job, wait_for_job
 
-    job = start_job(data, base=spec.base, suffix=name, epochs=spec.epochs, home=home)
+    job = start_job(
+        data,
+        base=spec.base,
+        suffix=name,
+        epochs=spec.epochs,
+        home=home,
+        on_notice=lambda text: log(f"warning: {text}"),
+    )
     if job.fine_tuned_model is None:
         log(f"waiting for hosted fine-tuning job {job.id} ({name})...")
         wait_for_job(job.id, on_event=lambda text: log(f"  {text}"), home=home)

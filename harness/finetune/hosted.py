@@ -15,7 +15,9 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +30,11 @@ from harness.errors import FinetuneError
 from harness.home import harness_home, hosted_jobs_path
 
 __all__ = [
+    "OPENAI_CLOSING",
     "HostedJob",
     "cancel_job",
     "hosted_model_id",
+    "is_openai_endpoint",
     "job_status",
     "list_jobs",
     "start_job",
@@ -71,6 +75,27 @@ def hosted_model_id(job: HostedJob) -> str:
     return f"openai:{job.fine_tuned_model}"
 
 
+#: OpenAI's own fine-tuning API is closing (its deprecations page): said before uploading.
+OPENAI_CLOSING = (
+    "OpenAI's own fine-tuning API is closing: since 2026-05-07 only organisations that "
+    "still qualify can start jobs, none can after 2027-01-06, and the gpt-4o and gpt-4.1 "
+    "families retire on 2027-01-14. The alternative that stays: --trainer local (LoRA on an "
+    "open model, served with vLLM or llama.cpp). Other servers with the fine-tuning API "
+    "(e.g. Azure OpenAI, through base_url) are not affected."
+)
+_REFUSED = re.compile(
+    r"fine.?tun\w*.{0,80}(not (available|allowed|supported|enabled)|no longer|deprecat|disabled"
+    r"|retired|closed)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def is_openai_endpoint(base_url: str | None) -> bool:
+    """Whether requests go to OpenAI's own API (no base_url, or api.openai.com)."""
+    url = _resolve_url(base_url)
+    return url is None or urllib.parse.urlsplit(url).hostname == "api.openai.com"
+
+
 def start_job(
     train_file: Path,
     *,
@@ -83,14 +108,21 @@ def start_job(
     base_url: str | None = None,
     api_key: str | None = None,
     home: Path | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> HostedJob:
-    """Upload the data and create a supervised job, or return the live job for these inputs."""
+    """Upload the data and create a supervised job, or return the live job for these inputs.
+
+    On OpenAI's own endpoint ``on_notice`` hears, before anything is uploaded, that its
+    fine-tuning API is closing; a job refused for that reason is an error, never retried.
+    """
     model = base.removeprefix("openai:")
     given = {"n_epochs": epochs, "learning_rate_multiplier": learning_rate_multiplier}
     hyper = {k: v for k, v in dict(given, batch_size=batch_size).items() if v is not None}
     if any(v <= 0 for v in hyper.values()):
         raise FinetuneError(f"hyperparameters must be positive, got {hyper}")
     url = _resolve_url(base_url)
+    if on_notice is not None and is_openai_endpoint(url):
+        on_notice(OPENAI_CLOSING)
     identity = {
         "training": _sha256(train_file),
         "validation": _sha256(validation_file) if validation_file else None,
@@ -252,7 +284,10 @@ def _api_errors(what: str) -> Iterator[None]:
         body = exc.body
         error = body.get("error", body) if isinstance(body, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        raise FinetuneError(f"{what}: HTTP {exc.status_code}: {message or exc}") from None
+        text = f"{what}: HTTP {exc.status_code}: {message or exc}"
+        if exc.status_code == 403 or _REFUSED.search(str(message or "")):
+            text += f". {OPENAI_CLOSING}"
+        raise FinetuneError(text) from None
     except openai.APIError as exc:  # connection errors, timeouts, malformed answers
         raise FinetuneError(f"{what}: {type(exc).__name__}: {exc}") from None
 

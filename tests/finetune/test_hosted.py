@@ -200,3 +200,46 @@ def test_missing_or_wrong_key(server: FakeOpenAIServer, train: Path, home: Path)
         start_job(train, base=BASE, base_url=server.base_url, api_key="sk-wrong", home=home)
     with pytest.raises(HarnessError, match="cannot read"):
         start_job(home / "missing.jsonl", base=BASE, api_key=KEY, home=home)
+
+
+def test_openai_s_own_endpoint_is_warned_about_before_anything_is_uploaded(
+    server: FakeOpenAIServer, train: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.finetune.hosted import OPENAI_CLOSING, is_openai_endpoint
+
+    assert is_openai_endpoint(None) and is_openai_endpoint("https://api.openai.com/v1")
+    assert not is_openai_endpoint(server.base_url)
+    assert not is_openai_endpoint("https://my-resource.openai.azure.com/openai/v1")
+    heard: list[str] = []
+    start_job(
+        train, base=BASE, base_url=server.base_url, api_key=KEY, home=home, on_notice=heard.append
+    )
+    assert heard == []  # another server with the fine-tuning API: nothing to say
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused")
+    with pytest.raises(HarnessError):  # no server at api.openai.com from here
+        start_job(
+            train, base=BASE, home=home, on_notice=heard.append, base_url="http://127.0.0.1:9/v1"
+        )
+    assert heard == []
+    monkeypatch.setattr("harness.finetune.hosted._upload", _never)
+    with pytest.raises(_Stop):
+        start_job(train, base=BASE, suffix="x", home=home, on_notice=heard.append)
+    assert heard == [OPENAI_CLOSING]  # said before the first upload was attempted
+    assert "2027-01-06" in OPENAI_CLOSING and "--trainer local" in OPENAI_CLOSING
+
+
+class _Stop(Exception):
+    pass
+
+
+def _never(*args: object) -> str:
+    raise _Stop
+
+
+def test_a_job_refused_because_fine_tuning_closed_is_a_clear_error_without_retry(
+    server: FakeOpenAIServer, train: Path, home: Path
+) -> None:
+    server.ft_refuse = "Fine-tuning is no longer available for your organization."
+    with pytest.raises(HarnessError, match="HTTP 403.*no longer available.*2027-01-06"):
+        start_job(train, base=BASE, base_url=server.base_url, api_key=KEY, home=home)
+    assert _posts(server, "/v1/fine_tuning/jobs") == 1

@@ -53,6 +53,7 @@ class FineTuning:
 
     def _init_jobs(self, ft_polls_to_finish: int, ft_outcome: str) -> None:
         self.ft_polls_to_finish = int(ft_polls_to_finish)
+        self.ft_refuse: str | None = None  # set: job creation answers 403 with this message
         self.ft_outcome = ft_outcome
         self.files: dict[str, dict[str, Any]] = {}  # file id -> FileObject dict
         self.file_contents: dict[str, bytes] = {}
@@ -104,6 +105,8 @@ class FineTuning:
         return job
 
     async def _create_job(self, request: web.Request) -> web.Response:
+        if self.ft_refuse is not None:  # e.g. an organisation that no longer qualifies
+            raise ApiError(403, self.ft_refuse, code="fine_tuning_unavailable")
         body = request.get(JSON_KEY)
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")

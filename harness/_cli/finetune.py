@@ -1,4 +1,5 @@
-"""``harness finetune``: prepare, validate, train (local LoRA or hosted), status, cancel."""
+"""``harness finetune``: prepare, validate, train (local LoRA or hosted), export, status,
+cancel."""
 
 from __future__ import annotations
 
@@ -231,3 +232,26 @@ def cancel(job_id: str) -> None:
 
     job = cancel_job(job_id)
     click.echo(f"{job.id}: {job.status}")
+
+
+@finetune.command()
+@click.argument("name")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["peft", "merged"]),
+    default="peft",
+    show_default=True,
+    help="peft: the adapter folder (vLLM --lora-modules, transformers); merged: a full model.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Folder.")
+@home_option()
+def export(name: str, fmt: str, output: Path, home: Path | None) -> None:
+    """Write a trained LoRA adapter for serving elsewhere, and say how to serve it."""
+    from harness.finetune.export import export_adapter
+
+    exported = export_adapter(name, "merged" if fmt == "merged" else "peft", output, home=home)
+    click.echo(f"wrote {exported.format} export of {name} to {exported.path}")
+    click.echo(f"serve it with: {exported.serve}")
+    if fmt == "merged":
+        click.echo(f"or evaluate it here as the model local:{exported.path}")

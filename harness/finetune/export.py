@@ -1,0 +1,99 @@
+"""``harness finetune export NAME --format peft|merged -o DIR``: a trained adapter, ready to
+serve elsewhere.
+
+``peft`` is the adapter folder as PEFT writes it (what transformers and vLLM's
+``--lora-modules NAME=DIR`` load), its base recorded as the hub id when the base is the
+embedded model, so a server that downloads models finds it. ``merged`` is a full model in
+safetensors with the adapter folded in, plus its tokenizer: any server that loads a
+Hugging Face folder serves it, and so does this harness as ``local:DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import FinetuneError
+from harness.home import adapter_dir, adapter_meta_path, harness_home
+
+__all__ = ["EMBEDDED_HUB_ID", "Exported", "export_adapter"]
+
+#: The hub model the embedded GGUF (Q4_1) was made from: what a server would download.
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export_adapter`` wrote, and how to serve it."""
+
+    path: Path
+    format: str
+    base: str  # the base model as a server names it
+    serve: str  # a command line that serves it
+
+
+def export_adapter(
+    name: str,
+    fmt: Literal["peft", "merged"],
+    out: Path,
+    *,
+    home: Path | None = None,
+) -> Exported:
+    """Write the adapter ``name`` (trained with ``harness finetune train``) to ``out``."""
+    root = harness_home(home)
+    source = adapter_dir(root, name)
+    meta_path = adapter_meta_path(root, name)
+    if not all((source / f).exists() for f in _ADAPTER_FILES) or not meta_path.exists():
+        raise FinetuneError(
+            f"no trained adapter {name!r} in {root}: train one with "
+            f"`harness finetune train DATA --name {name}`"
+        )
+    meta = json.loads(meta_path.read_text("utf-8"))
+    base = str(meta.get("base") or "smollm2")
+    hub = EMBEDDED_HUB_ID if base == "smollm2" else base
+    if out.exists() and any(out.iterdir()):
+        raise FinetuneError(f"{out} exists and is not empty: choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "peft":
+        for file in _ADAPTER_FILES:
+            shutil.copy2(source / file, out / file)
+        config_path = out / "adapter_config.json"
+        config = json.loads(config_path.read_text("utf-8"))
+        config["base_model_name_or_path"] = hub
+        config_path.write_text(json.dumps(config, indent=2), "utf-8")
+        _write_meta(out, meta, name, fmt, hub)
+        serve = f"vllm serve {hub} --enable-lora --lora-modules {name}={out.resolve()}"
+        return Exported(out, fmt, hub, serve)
+    _merge(base, source, out, home)
+    _write_meta(out, meta, name, fmt, hub)
+    return Exported(out, fmt, hub, f"vllm serve {out.resolve()} --served-model-name {name}")
+
+
+def _merge(base: str, adapter: Path, out: Path, home: Path | None) -> None:
+    import torch
+    from peft import PeftModel
+
+    from harness._hf import import_offline, quiet
+    from harness.models._local_engine import load_engine
+
+    transformers = import_offline("transformers")
+    weights = load_engine(base, home=home).load_info.weights_dir
+    with quiet():
+        model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+        warnings.simplefilter("ignore", FutureWarning)
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        merged.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+
+
+def _write_meta(out: Path, meta: dict[str, object], name: str, fmt: str, hub: str) -> None:
+    """The training run's record, so a decision can link the served model to it."""
+    record = {**meta, "exported_from": name, "format": fmt, "base_hub_id": hub}
+    (out / "harness.json").write_text(json.dumps(record, indent=2), "utf-8")

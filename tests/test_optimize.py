@@ -171,3 +171,15 @@ def test_a_gain_that_does_not_hold_is_said_plainly_and_every_prompt_is_searched(
     assert result.baseline.paired.diff == 0.0
     assert "the gain does not hold on held-out cases" in result.verdict
     assert "holds on held-out cases." not in result.verdict.replace("does not hold", "")
+
+
+def test_the_output_is_checked_before_any_request(
+    tmp_path: Path, helpful: FakeOpenAIServer
+) -> None:
+    from harness.errors import HarnessError
+
+    exp = load_experiment(_experiment(tmp_path, helpful))
+    for bad, why in ((exp.path, "replace the experiment"), (tmp_path / "x" / "o.yaml", "beside")):
+        with pytest.raises(HarnessError, match=why):
+            optimize_shots(exp, k=2, candidates=2, home=tmp_path / "h", output=bad)
+    assert helpful.count(path="/v1/chat/completions") == 0

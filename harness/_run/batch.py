@@ -46,6 +46,7 @@ TERMINAL = frozenset({"completed", "expired", "failed", "cancelled"})
 RECORD = "batches.json"
 FOLDER = "batch"
 MAX_POLL_SECONDS = 600.0
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # what batch and file ids look like
 
 
 class BatchesSubmitted(HarnessError):
@@ -148,6 +149,12 @@ def _ids_in(path: Path) -> Iterable[str]:
         for line in fh:
             if line.strip():
                 yield str(json.loads(line)["custom_id"])
+
+
+def _download_name(entry: BatchEntry, suffix: str) -> str:
+    """A downloaded output or error file, named after our own input file: never after
+    anything a server said, so no answer can place a file outside the run folder."""
+    return f"{entry.file.removesuffix('.jsonl')}.{suffix}.jsonl"
 
 
 def _stem(model: str, n: int) -> str:
@@ -258,12 +265,13 @@ class _Session:
     async def start(self, entry: BatchEntry) -> None:
         provider = self.providers[entry.model]
         if entry.input_file_id is None:
-            entry.input_file_id = await provider.upload_batch_file(self.folder / entry.file)
+            uploaded = await provider.upload_batch_file(self.folder / entry.file)
+            entry.input_file_id = _checked_id(uploaded, "file")
             self.save()
         batch = await provider.create_batch(
             entry.input_file_id, {"harness_run": self.run_id, "file": entry.file}
         )
-        entry.batch_id, entry.status = str(batch.id), str(batch.status)
+        entry.batch_id, entry.status = _checked_id(batch.id, "batch"), str(batch.status)
         self.save()
 
     async def finish(self) -> None:
@@ -299,16 +307,24 @@ class _Session:
             files = ((entry.output_file_id, "output"), (entry.error_file_id, "error"))
             for file_id, suffix in files:
                 if file_id:
-                    target = self.folder / f"{entry.batch_id}.{suffix}.jsonl"
+                    target = self.folder / _download_name(entry, suffix)
                     await self.providers[entry.model].download_file(file_id, target)
             entry.collected = True
             self.save()
 
 
+def _checked_id(value: object, what: str) -> str:
+    """An id a server gave, used in later URLs: letters, digits, ``_`` and ``-`` only."""
+    if not _SAFE_ID.fullmatch(str(value)):
+        raise ProviderError(f"the server answered with an unusable {what} id {value!r}")
+    return str(value)
+
+
 def update_entry(entry: BatchEntry, batch: Any) -> None:
     entry.status = str(batch.status)
-    entry.output_file_id = batch.output_file_id
-    entry.error_file_id = batch.error_file_id
+    out, err = batch.output_file_id, batch.error_file_id
+    entry.output_file_id = None if out is None else _checked_id(out, "file")
+    entry.error_file_id = None if err is None else _checked_id(err, "file")
     counts = batch.request_counts
     if counts is not None:
         entry.counts = {
@@ -327,7 +343,7 @@ def _collected(folder: Path, entries: Sequence[BatchEntry]) -> dict[str, ModelRe
         if not entry.collected or entry.batch_id is None:
             continue
         for suffix in ("output", "error"):
-            path = folder / f"{entry.batch_id}.{suffix}.jsonl"
+            path = folder / _download_name(entry, suffix)
             if not path.exists():
                 continue
             with path.open("rb") as fh:

@@ -130,6 +130,19 @@ def best_id(heldout: RunResult) -> str:
     return next(v for v in heldout.variants if f"/{OPTIMIZED}/" in v)
 
 
+def _target(exp: Experiment, output: Path | None) -> Path:
+    """Where the result goes: beside EXP (its data paths are relative), never over EXP."""
+    target = output or exp.path.with_name(f"{exp.path.stem}.optimized.yaml")
+    if target.resolve().parent != exp.path.resolve().parent:
+        raise HarnessError(
+            f"{target}: write the optimised file beside {exp.path.name} (its data paths are "
+            "relative)"
+        )
+    if target.resolve() == exp.path.resolve():
+        raise HarnessError(f"{target}: the optimised file would replace the experiment itself")
+    return target
+
+
 def optimize_shots(
     exp: Experiment,
     *,
@@ -164,6 +177,7 @@ def optimize_shots(
         candidates=candidates,
         budget_requests=budget_requests,
     )
+    target = _target(exp, output)  # checked before any request is sent
     search = Search(
         exp,
         plan,
@@ -180,15 +194,11 @@ def optimize_shots(
         raise HarnessError(f"the search stopped before any candidate was scored: {search.stopped}")
     ranked = sorted(search.tried, key=lambda t: -t.pass_rate)
     best = max(fixed, key=lambda t: t.pass_rate)
-    ordinary = [
-        t for t in search.tried if t.candidate.kind == "selector" and t.prompt == best.prompt
-    ]
-    best_selector = max(ordinary, key=lambda t: t.pass_rate) if ordinary else None
-    target = output or exp.path.with_name(f"{exp.path.stem}.optimized.yaml")
-    if target.resolve().parent != exp.path.resolve().parent:
-        raise HarnessError(
-            f"{target}: write the optimised file beside {exp.path.name} (its data paths are relative)"
-        )
+    ordinary = sorted(  # the file's selectors with the winning prompt, best on dev first
+        (t for t in search.tried if t.candidate.kind == "selector" and t.prompt == best.prompt),
+        key=lambda t: -t.pass_rate,
+    )
+    best_selector = ordinary[0] if ordinary else None
     write_optimized(exp, plan, len(search.tried), best, ordinary, target)
     log(f"wrote {target}; running it on the {plan.heldout_cases} held-out cases")
     optimized = load_experiment(target, trust=trust)

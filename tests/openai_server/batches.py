@@ -47,6 +47,7 @@ class Batches:
         self.batch_outcomes: list[str] = []  # consumed one per created batch, before the above
         self.batch_expired_fraction = float(expired_fraction)
         self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_id_override: str | None = None  # hostile: the id the next batches get
         self._batch_plan: dict[str, dict[str, Any]] = {}  # id -> polls left, outcome, lines
         self._batch_rng = random.Random(seed)
 
@@ -69,7 +70,7 @@ class Batches:
             for line in self.file_contents[file_id].decode("utf-8").splitlines()
             if line.strip()
         ]
-        batch_id = self._new_id("batch_")
+        batch_id = self.batch_id_override or self._new_id("batch_")
         now = int(time.time())
         batch: dict[str, Any] = {
             "id": batch_id,

@@ -234,3 +234,15 @@ def test_max_cost_refuses_a_batch_that_could_cost_more(
     assert not server.batches and not server.files
     result = run(path, home=tmp_path / "home2", batch=True, max_cost=1.0, progress=False)
     assert len(server.batches) == 1 and 0 < result.stats.cost < 1.0
+
+
+def test_a_hostile_batch_id_names_no_file_and_no_url(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    from harness import HarnessError
+
+    server.batch_id_override = "../../../escaped"
+    path = _experiment(tmp_path, server, 4)
+    with pytest.raises(HarnessError, match="unusable batch id"):
+        run(path, home=tmp_path / "home", batch=True, progress=False)
+    assert not list(tmp_path.rglob("escaped*"))

@@ -25,8 +25,18 @@ class StepBar:
     def __call__(self, step: int, total: int, loss: float) -> None:
         if self._bar is not None:
             self._bar.total = total
-            self._bar.update(1)
+            self._bar.update(step - self._bar.n)  # a resumed training starts past zero
             self._bar.set_postfix_str(f"loss={loss:.3f}", refresh=False)
+
+    def eval_note(self, epoch: float, loss: float) -> None:
+        self.note(f"epoch {epoch:g}: eval loss {loss:.4f}")
+
+    def note(self, text: str) -> None:
+        """A line above the bar (eval loss per epoch); on stderr even without a TTY."""
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -44,6 +44,12 @@ class Result:
     checks: tuple[CheckOutcome, ...] = field(default_factory=tuple)
     #: ``dev`` (chose the winner) or ``heldout`` (reports it) in a split experiment.
     split: str | None = None
+    #: Machine seconds the answer took, amortised over what the machine computed at once
+    #: (a local batch's rows, requests in flight to one server), and the device (``cpu``,
+    #: ``cuda:0``; None for a server elsewhere). A cached answer (``cached``) keeps the time
+    #: measured when it was generated: what answering it costs, though this run spent none.
+    compute_s: float | None = None
+    compute_device: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Field by field: dataclasses.asdict deep-copies and is 9x slower on the hot path.

@@ -293,10 +293,13 @@ def decide_command(
     """Run the experiment (cached results are reused) and print the decision."""
     from harness import run
     from harness.experiment import load_experiment
-    from harness.report.decide import decide
+    from harness.report.decide import decide, require_adapters
     from harness.report.table import format_report
 
-    result = run(load_experiment(path, trust=trust), concurrency=concurrency, home=home)
+    experiment = load_experiment(path, trust=trust)
+    # a model serving an adapter must name one trained here: said before anything runs
+    require_adapters([m.adapter for m in experiment.spec.models if m.adapter], home)
+    result = run(experiment, concurrency=concurrency, home=home)
     click.echo(format_report(result.summary, result.results, "table", result.selection))
     click.echo("")
     decided = decide(result, home)

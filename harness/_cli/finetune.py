@@ -4,14 +4,19 @@ cancel."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from harness._cli.common import home_option
 from harness._progress import StepBar
+
+if TYPE_CHECKING:
+    from harness.finetune.lora import TrainedAdapter
 
 __all__ = ["finetune"]
 
@@ -97,11 +102,44 @@ def validate_data(file: str, model: str, as_json: bool) -> None:
 @click.option("--rank", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
 @click.option("--sizes", help="Train on nested subsets, e.g. 10,25,50 (data-scaling curve).")
+@click.option("--alpha", type=click.IntRange(1), help="LoRA alpha [default: twice the rank]")
+@click.option(
+    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True
+)
+@click.option("--target-modules", help="Modules to adapt, e.g. q_proj,v_proj [default: attention]")
+@click.option("--gradient-accumulation", type=click.IntRange(1, 1024), default=1, show_default=True)
+@click.option("--max-length", type=click.IntRange(8), default=512, show_default=True)
+@click.option("--packing", is_flag=True, help="Pack several examples into each sequence.")
+@click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for memory.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU that has it, else fp32.",
+)
 @click.option("--qlora", is_flag=True, help="4-bit base (needs a CUDA GPU and bitsandbytes).")
+@click.option(
+    "--eval-fraction",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Hold out this share of the examples for eval loss per epoch.",
+)
+@click.option("--early-stopping", type=click.IntRange(1), help="Patience in epochs on eval loss.")
+@click.option(
+    "--accelerate-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Run under `accelerate launch` with this config (GPUs, nodes, DeepSpeed, FSDP).",
+)
 @click.option(
     "--trainer", type=click.Choice(["local", "openai"]), default="local", show_default=True
 )
-@click.option("--validation-file", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--validation-file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Chat JSONL for eval loss (local) or the hosted job's validation file.",
+)
 @click.option("--no-wait", is_flag=True, help="Hosted: start the job and return.")
 @home_option("Harness home (adapters, job records).")
 def train(
@@ -114,20 +152,35 @@ def train(
     rank: int,
     batch_size: int,
     sizes: str | None,
+    alpha: int | None,
+    dropout: float,
+    target_modules: str | None,
+    gradient_accumulation: int,
+    max_length: int,
+    packing: bool,
+    gradient_checkpointing: bool,
+    precision: str,
     qlora: bool,
+    eval_fraction: float,
+    early_stopping: int | None,
+    accelerate_config: Path | None,
     trainer: str,
     validation_file: str | None,
     no_wait: bool,
     home: Path | None,
 ) -> None:
-    """Fine-tune: LoRA on a local model, or a hosted job through the fine-tuning API."""
+    """Fine-tune: LoRA on a local model (TRL's SFTTrainer), or a hosted job through the
+    fine-tuning API."""
     if trainer == "openai":
         _train_hosted(Path(data), name, base, epochs, validation_file, not no_wait, home)
         return
     from harness.errors import HarnessError
+    from harness.finetune.launch import launch_training
     from harness.finetune.lora import LoraConfig, nested_subsets, train_lora
     from harness.models.base import ModelRef
 
+    if accelerate_config is not None:
+        raise SystemExit(launch_training(accelerate_config, sys.argv[1:]))
     try:
         ref: ModelRef | None = ModelRef.parse(base)
     except ValueError:
@@ -144,9 +197,20 @@ def train(
         epochs=epochs,
         learning_rate=learning_rate,
         rank=rank,
-        alpha=2 * rank,
+        alpha=alpha or 2 * rank,
+        dropout=dropout,
         batch_size=batch_size,
+        gradient_accumulation=gradient_accumulation,
+        max_length=max_length,
+        packing=packing,
+        gradient_checkpointing=gradient_checkpointing,
+        precision=precision,  # type: ignore[arg-type]
+        target_modules=tuple(t.strip() for t in target_modules.split(",") if t.strip())
+        if target_modules
+        else None,
         qlora=qlora,
+        eval_fraction=eval_fraction,
+        early_stopping=early_stopping,
     )
     runs = [(config, Path(data))]
     if sizes:
@@ -157,20 +221,39 @@ def train(
     for run_config, run_data in runs:
         bar = StepBar(run_config.name)
         try:
-            adapter = train_lora(run_data, run_config, home=home, on_step=bar)
+            adapter = train_lora(
+                run_data,
+                run_config,
+                home=home,
+                eval_data=Path(validation_file) if validation_file else None,
+                on_step=bar,
+                on_eval=bar.eval_note,
+            )
         finally:
             bar.close()
-        tail = sum(adapter.losses[-5:]) / len(adapter.losses[-5:])
+        _report(adapter)
+
+
+def _report(adapter: TrainedAdapter) -> None:
+    if adapter.resumed_from_step is not None:
+        click.echo(f"resumed from the checkpoint at step {adapter.resumed_from_step}")
+    tail = adapter.losses[-5:] or [float("nan")]
+    first = adapter.losses[0] if adapter.losses else float("nan")
+    click.echo(
+        f"{adapter.model_id}: {adapter.examples} examples, {adapter.steps} steps in "
+        f"{adapter.seconds:.1f} s on {adapter.device}; loss {first:.3f} "
+        f"-> {sum(tail) / len(tail):.3f}; saved to {adapter.path}"
+    )
+    if adapter.eval_losses:
+        losses = ", ".join(f"{loss:.4f}" for _, loss in adapter.eval_losses)
+        click.echo(f"eval loss per epoch: {losses}")
+    if adapter.perplexity_before is not None and adapter.perplexity_after is not None:
         click.echo(
-            f"{adapter.model_id}: {adapter.examples} examples, {adapter.steps} steps in "
-            f"{adapter.seconds:.1f} s on {adapter.device}; loss {adapter.losses[0]:.3f} "
-            f"-> {tail:.3f}; saved to {adapter.path}"
+            f"held-out perplexity: {adapter.perplexity_before:.2f} -> "
+            f"{adapter.perplexity_after:.2f}"
         )
-        if adapter.perplexity_before is not None:
-            click.echo(
-                f"held-out perplexity: {adapter.perplexity_before:.2f} -> "
-                f"{adapter.perplexity_after:.2f}"
-            )
+    if adapter.curve:
+        click.echo(f"loss curve: {adapter.curve[0]}")
 
 
 def _train_hosted(
@@ -239,19 +322,29 @@ def cancel(job_id: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["peft", "merged"]),
+    type=click.Choice(["peft", "merged", "gguf"]),
     default="peft",
     show_default=True,
-    help="peft: the adapter folder (vLLM --lora-modules, transformers); merged: a full model.",
+    help="peft: the adapter folder (vLLM --lora-modules, transformers); merged: a full model; "
+    "gguf: a llama.cpp LoRA adapter (llama-server --lora).",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Folder.")
 @home_option()
 def export(name: str, fmt: str, output: Path, home: Path | None) -> None:
     """Write a trained LoRA adapter for serving elsewhere, and say how to serve it."""
+    from typing import Literal
+
     from harness.finetune.export import export_adapter
 
-    exported = export_adapter(name, "merged" if fmt == "merged" else "peft", output, home=home)
+    formats: dict[str, Literal["peft", "merged", "gguf"]] = {
+        "peft": "peft",
+        "merged": "merged",
+        "gguf": "gguf",
+    }
+    exported = export_adapter(name, formats[fmt], output, home=home)
     click.echo(f"wrote {exported.format} export of {name} to {exported.path}")
     click.echo(f"serve it with: {exported.serve}")
     if fmt == "merged":
         click.echo(f"or evaluate it here as the model local:{exported.path}")
+    if fmt == "gguf":
+        click.echo(f"or with llama.cpp: llama-server -m {exported.base} --lora {exported.path}")

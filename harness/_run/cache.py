@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -61,15 +62,27 @@ def response_entry(
     completion_tokens: int | None,
     latency_ms: float | None,
     finish_reason: str | None,
+    *,
+    compute_s: float | None = None,
+    compute_device: str | None = None,
 ) -> dict[str, Any]:
-    """What the cache stores for one response (the fields of ``ModelResponse`` it keeps)."""
-    return {
+    """What the cache stores for one response (the fields of ``ModelResponse`` it keeps).
+
+    A measured answer also keeps its machine time (``compute_s`` on ``compute_device``), so
+    a cached answer still says what generating it cost (``harness decide`` prices queries
+    by it); answers nobody timed are stored without those keys, as they always were.
+    """
+    entry: dict[str, Any] = {
         "text": text,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "latency_ms": latency_ms,
         "finish_reason": finish_reason,
     }
+    if compute_s is not None:
+        entry["compute_s"] = compute_s
+        entry["compute_device"] = compute_device
+    return entry
 
 
 class ResponseCache:
@@ -247,6 +260,7 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
 
 
 _FIELDS = frozenset(("text", "prompt_tokens", "completion_tokens", "latency_ms", "finish_reason"))
+_TIMED = _FIELDS | {"compute_s", "compute_device"}
 _INT = {int, type(None)}  # type() is not isinstance(): True is no token count
 _FLOAT = {float, int}
 _STR = {str, type(None)}
@@ -267,14 +281,25 @@ def _valid_entry(raw: object) -> dict[str, Any] | None:
     ):
         return None
     latency = data.get("latency_ms")
-    if type(latency) in _FLOAT and data.keys() == _FIELDS:
+    compute = data.get("compute_s")
+    seconds = math.nan
+    if isinstance(compute, (int, float)) and not isinstance(compute, bool):
+        seconds = float(compute)
+    timed = 0 <= seconds < math.inf
+    if type(latency) in _FLOAT and (
+        data.keys() == _FIELDS
+        or (data.keys() == _TIMED and timed and type(data["compute_device"]) in _STR)
+    ):
         return data  # the usual row, as written: no copy on the fully cached path
     if latency is not None and type(latency) not in _FLOAT:
         return None
-    return response_entry(
+    device = data.get("compute_device")
+    return response_entry(  # a malformed machine time is dropped: the answer still stands
         data["text"],
         data.get("prompt_tokens"),
         data.get("completion_tokens"),
         float(latency or 0.0),
         data.get("finish_reason"),
+        compute_s=seconds if timed else None,
+        compute_device=device if timed and type(device) in _STR else None,
     )

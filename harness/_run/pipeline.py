@@ -430,12 +430,23 @@ async def _execute(
                 on_result=bar.update,
                 on_wait=bar.waiting,
                 answered=answered,
+                metered=_metered(plan.models, used),
             )
         if batched.note is not None and execution.aborted is None:
             execution.aborted = batched.note  # kept resumable, never silently finished
         return execution
     finally:
         await providers.aclose()
+
+
+def _metered(models: Mapping[str, ModelSpec], used: set[str]) -> dict[str, str]:
+    """Models priced by machine time (``compute_price``) that do not time their own answers
+    (local models do): each timed on the machine serving it, its ``base_url``."""
+    return {
+        key: str(spec.options.get("base_url") or key)
+        for key, spec in models.items()
+        if key in used and spec.compute_price is not None and spec.ref.provider != "local"
+    }
 
 
 async def _batch_answers(

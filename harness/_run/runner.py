@@ -16,13 +16,14 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness._redact import redact
 from harness._run.budget import Budget, Reservation
 from harness._run.cache import ResponseCache, response_entry
 from harness._run.journal import Journal
+from harness.models._compute import machine_clock
 from harness.models.base import (
     FatalModelError,
     ModelRequest,
@@ -107,6 +108,9 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     batched: int = 0  # answered through a Batch API
+    #: Machine seconds spent generating in this run (the measured answers' ``compute_s``,
+    #: each request once); cached and resumed answers took none now.
+    compute_s: float = 0.0
 
 
 @dataclass
@@ -137,16 +141,21 @@ async def execute(
     on_result: ProgressHook | None = None,
     on_wait: WaitHook | None = None,
     answered: Mapping[str, ModelResponse | str] | None = None,
+    metered: Mapping[str, str] | None = None,
 ) -> Execution:
     """Run ``tasks``; results already in ``done`` (a resumed journal) are not requested.
 
     ``budget`` (or just ``max_cost``) stops the run before spending past it. ``spent`` is
     what earlier attempts of a resumed run spent: ``stats.cost`` is the run's total.
+    ``metered`` maps models whose provider does not time its answers (a server elsewhere)
+    to the machine serving them: each answer's ``compute_s`` is then its share of the time
+    that machine had requests of this run in flight (see :mod:`harness.models._compute`).
     """
     if budget is None and max_cost is not None:
         budget = Budget(max_cost, prices, spent=spent)
     run = _Run(providers, prices, cache, journal, budget, retry or RetryPolicy(), on_result)
     run.on_wait = on_wait
+    run.metered = dict(metered or {})
     run.execution.stats.cost = budget.spent if budget is not None else spent
     run.execution.stats.total = len(tasks)
     shared: dict[str, list[Task]] = {}  # identical requests (e.g. two selectors that agree)
@@ -164,6 +173,8 @@ async def execute(
                     previous.completion_tokens,
                     previous.latency_ms,
                     previous.finish_reason,
+                    compute_s=previous.compute_s,
+                    compute_device=previous.compute_device,
                 )
                 resumed.append((task.key, entry))
         else:
@@ -236,6 +247,7 @@ class _Run:
         self.on_result = on_result
         self.on_wait: WaitHook | None = None
         self.execution = Execution()
+        self.metered: dict[str, str] = {}  # model -> the machine timed for it
         self.shared: dict[str, list[Task]] = {}
         self.held: list[Result] | None = None  # journal lines written together
         self.rng = random.Random()
@@ -292,9 +304,13 @@ class _Run:
         provider = self.providers[task.model]
         stats = self.execution.stats
         attempt = 0
+        machine = self.metered.get(task.model)
         while True:
             try:
-                response = await provider.complete(task.request)
+                if machine is None:
+                    response = await provider.complete(task.request)
+                else:
+                    response = await self.timed(provider, task, machine)
             except FatalModelError as exc:
                 if self.execution.aborted is None:
                     self.execution.aborted = f"{task.model}: {exc}"
@@ -322,6 +338,18 @@ class _Run:
             self.record(task, response, cached=False, reservation=reservation)
             return
 
+    async def timed(self, provider: Provider, task: Task, machine: str) -> ModelResponse:
+        """The request, with its share of the machine's time when the provider gave none."""
+        clock = machine_clock(machine)
+        mark = clock.start()
+        try:
+            response = await provider.complete(task.request)
+        finally:
+            share = clock.stop(mark)
+        if response.compute_s is None:
+            response = replace(response, compute_s=share, compute_device=None)
+        return response
+
     def record(
         self,
         task: Task,
@@ -337,6 +365,7 @@ class _Run:
             stats.cached += 1
         else:
             stats.requested += 1
+            stats.compute_s += response.compute_s or 0.0
             if reservation is not None and self.budget is not None:
                 pt, ct = response.prompt_tokens, response.completion_tokens
                 stats.cost += self.budget.settle(reservation, cost, pt, ct)
@@ -349,6 +378,8 @@ class _Run:
                     response.completion_tokens,
                     response.latency_ms,
                     response.finish_reason,
+                    compute_s=response.compute_s,
+                    compute_device=response.compute_device,
                 )
                 self.cache.put(task.key, entry)  # committed within the cache's interval
         stats.prompt_tokens += response.prompt_tokens or 0
@@ -362,6 +393,8 @@ class _Run:
             finish_reason=response.finish_reason,
             cost=cost,
             cached=cached,
+            compute_s=response.compute_s,
+            compute_device=response.compute_device,
         )
 
     def record_error(self, task: Task, message: str) -> None:

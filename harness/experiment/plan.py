@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.experiment.schema import ExperimentSpec
 
@@ -27,6 +27,12 @@ class Variant:
     selector: str | None
     seed: int | None
     model: str
+    #: The trained LoRA adapter the model serves (its ``adapter`` option): the variant is
+    #: that adapter's fine-tuned model (see ``harness.report.summary.is_finetuned``).
+    adapter: str | None = None
+    #: USD per hour of the machine running the model (its ``compute_price``), which
+    #: ``harness decide`` prices its measured machine time with.
+    compute_price: float | None = None
 
     @property
     def label(self) -> str:
@@ -44,7 +50,11 @@ def plan_variants(experiment: ExperimentSpec) -> tuple[Variant, ...]:
                 for variant in _variants_for(experiment, prompt.id, k, model.key):
                     if variant.id not in seen:
                         seen.add(variant.id)
-                        out.append(variant)
+                        out.append(
+                            replace(
+                                variant, adapter=model.adapter, compute_price=model.compute_price
+                            )
+                        )
     return tuple(out)
 
 

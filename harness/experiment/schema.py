@@ -108,11 +108,41 @@ class ModelSpec(BaseModel):
         description="USD per million tokens: {input: ..., output: ...}, and for batch mode "
         "batch_input/batch_output (default: half)",
     )
+    compute_price: float | None = Field(
+        None,
+        ge=0,
+        lt=1e6,
+        description="USD per hour of the machine that runs this model (a GPU- or CPU-hour). "
+        "`harness decide` prices each query by the machine seconds it measured (a local "
+        "batch's time shared among its rows; a server's time shared among the requests in "
+        "flight, for a model served elsewhere, which is timed only when this is set) and a "
+        "local adapter's training by its training time. Default for local models run on a "
+        "CPU: DEFAULT_CPU_HOUR_PRICE in harness/models/pricing.py (0.10, a 2-vCPU cloud VM); "
+        "a local adapter without its own takes its base model's",
+    )
+    adapter: str | None = Field(
+        None,
+        description="The LoRA adapter (trained here: `harness finetune train --name NAME`, "
+        "then `harness finetune export`) that this model serves, e.g. `openai:date-lora` on a "
+        "vLLM or llama.cpp server at base_url: `harness decide` treats the model as that "
+        "adapter's fine-tuned model, with its training time, data and base",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, value: Any) -> Any:
         return {"id": value} if isinstance(value, str) else value
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _ID.match(value) or len(value) > 200):
+            raise ValueError(
+                f"adapter {value!r} must be the name of an adapter trained here (a letter or "
+                "digit, then letters, digits and _ . : + @ -), as `harness finetune train "
+                "--name` gave it"
+            )
+        return value
 
     @field_validator("id")
     @classmethod
@@ -350,6 +380,25 @@ class FinetuneSpec(_Strict):
     rank: int = Field(16, ge=1, le=256)
     batch_size: int = Field(4, ge=1, le=512)
     sizes: list[int] = Field(default_factory=list, description="Nested training-set sizes")
+    alpha: int | None = Field(None, ge=1, description="LoRA alpha (default: twice the rank)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] | None = Field(
+        None, description="Modules to adapt (default: the architecture's attention projections)"
+    )
+    gradient_accumulation: int = Field(1, ge=1, le=1024, description="Batches per optimizer step")
+    max_length: int = Field(512, ge=8, description="Tokens per example (longer are cut)")
+    packing: bool = Field(False, description="Pack several examples into each sequence")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, else fp32"
+    )
+    qlora: bool = Field(False, description="4-bit base model (CUDA and bitsandbytes only)")
+    eval_fraction: float = Field(
+        0.0, ge=0, le=0.5, description="Share of the training examples held out for eval loss"
+    )
+    early_stopping: int | None = Field(
+        None, ge=1, description="Stop after this many epochs without a lower eval loss"
+    )
 
     @field_validator("name")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 from harness.models._batching import shared_prefix
 from harness.models._engine_transformers import cache_of
 
-__all__ = ["IGNORE", "TrainingBatch", "batch_loss", "make_batches"]
+__all__ = ["IGNORE", "TrainingBatch", "batch_loss", "collate", "make_batches"]
 
 IGNORE = -100
 Feature = tuple[list[int], list[int]]
@@ -59,31 +59,33 @@ def make_batches(
     features: list[Feature], size: int, pad: int, rng: random.Random
 ) -> list[TrainingBatch]:
     """Shuffle ``features`` with ``rng`` and cut them into batches of ``size`` rows."""
-    import torch
-
     order = list(range(len(features)))
     rng.shuffle(order)
-    out = []
-    for start in range(0, len(order), size):
-        chunk = [features[i] for i in order[start : start + size]]
-        cut = _prefix_length(chunk)
-        rows = [(ids[cut:], labels[cut:]) for ids, labels in chunk]
-        width = max(len(ids) for ids, _ in rows)
-        input_ids, labels, mask = [], [], []
-        for ids, lab in rows:
-            pad_n = width - len(ids)
-            input_ids.append(ids + [pad] * pad_n)
-            labels.append(lab + [IGNORE] * pad_n)
-            mask.append([1] * len(ids) + [0] * pad_n)
-        out.append(
-            TrainingBatch(
-                torch.tensor(chunk[0][0][:cut], dtype=torch.long),
-                torch.tensor(input_ids),
-                torch.tensor(labels),
-                torch.tensor(mask),
-            )
-        )
-    return out
+    return [
+        collate([features[i] for i in order[start : start + size]], pad)
+        for start in range(0, len(order), size)
+    ]
+
+
+def collate(chunk: list[Feature], pad: int) -> TrainingBatch:
+    """One batch of rows: their shared prefix split off, the rest padded on the right."""
+    import torch
+
+    cut = _prefix_length(chunk)
+    rows = [(ids[cut:], labels[cut:]) for ids, labels in chunk]
+    width = max(len(ids) for ids, _ in rows)
+    input_ids, labels, mask = [], [], []
+    for ids, lab in rows:
+        pad_n = width - len(ids)
+        input_ids.append(ids + [pad] * pad_n)
+        labels.append(lab + [IGNORE] * pad_n)
+        mask.append([1] * len(ids) + [0] * pad_n)
+    return TrainingBatch(
+        torch.tensor(chunk[0][0][:cut], dtype=torch.long),
+        torch.tensor(input_ids),
+        torch.tensor(labels),
+        torch.tensor(mask),
+    )
 
 
 def batch_loss(model: Any, batch: TrainingBatch) -> tuple[Any, int]:

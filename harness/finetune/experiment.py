@@ -115,8 +115,18 @@ def _ensure_local(
         epochs=spec.epochs,
         learning_rate=spec.learning_rate,
         rank=spec.rank,
-        alpha=2 * spec.rank,
+        alpha=spec.alpha or 2 * spec.rank,
+        dropout=spec.dropout,
         batch_size=spec.batch_size,
+        gradient_accumulation=spec.gradient_accumulation,
+        max_length=spec.max_length,
+        packing=spec.packing,
+        gradient_checkpointing=spec.gradient_checkpointing,
+        precision=spec.precision,
+        target_modules=tuple(spec.target_modules) if spec.target_modules else None,
+        qlora=spec.qlora,
+        eval_fraction=spec.eval_fraction,
+        early_stopping=spec.early_stopping,
     )
     meta = adapter_meta_path(home, name)
     wanted = data_hash([data.read_text("utf-8")], config)
@@ -128,7 +138,13 @@ def _ensure_local(
     )
     bar = progress(name) if progress is not None else None
     try:
-        adapter = train_lora(data, config, home=home, on_step=bar)
+        adapter = train_lora(
+            data,
+            config,
+            home=home,
+            on_step=bar,
+            on_eval=lambda epoch, loss: log(f"  epoch {epoch:g}: eval loss {loss:.4f}"),
+        )
     finally:
         if bar is not None:
             bar.close()

@@ -1,11 +1,15 @@
-"""``harness finetune export NAME --format peft|merged -o DIR``: a trained adapter, ready to
-serve elsewhere.
+"""``harness finetune export NAME --format peft|merged|gguf -o DIR``: a trained adapter,
+ready to serve elsewhere.
 
 ``peft`` is the adapter folder as PEFT writes it (what transformers and vLLM's
 ``--lora-modules NAME=DIR`` load), its base recorded as the hub id when the base is the
 embedded model, so a server that downloads models finds it. ``merged`` is a full model in
 safetensors with the adapter folded in, plus its tokenizer: any server that loads a
-Hugging Face folder serves it, and so does this harness as ``local:DIR``.
+Hugging Face folder serves it, and so does this harness as ``local:DIR``. ``gguf`` is
+``DIR/adapter.gguf``, llama.cpp's GGUF LoRA adapter, for ``llama-server --model BASE.gguf
+--lora DIR/adapter.gguf`` or llama-cpp-python's server (``--lora_path``); for the embedded
+base, BASE.gguf is the embedded GGUF itself. See ``harness.finetune._gguf_lora`` for the
+base architectures it supports.
 """
 
 from __future__ import annotations
@@ -39,12 +43,17 @@ class Exported:
 
 def export_adapter(
     name: str,
-    fmt: Literal["peft", "merged"],
+    fmt: Literal["peft", "merged", "gguf"],
     out: Path,
     *,
     home: Path | None = None,
 ) -> Exported:
-    """Write the adapter ``name`` (trained with ``harness finetune train``) to ``out``."""
+    """Write the adapter ``name`` (trained with ``harness finetune train``) to ``out``.
+
+    ``fmt`` is ``peft`` (the adapter folder), ``merged`` (a full safetensors model) or
+    ``gguf`` (``out/adapter.gguf``, a llama.cpp LoRA adapter; its base's architecture must
+    be one llama.cpp's conversion is reproduced for, else :class:`FinetuneError`).
+    """
     root = harness_home(home)
     source = adapter_dir(root, name)
     meta_path = adapter_meta_path(root, name)
@@ -69,6 +78,8 @@ def export_adapter(
         _write_meta(out, meta, name, fmt, hub)
         serve = f"vllm serve {hub} --enable-lora --lora-modules {name}={out.resolve()}"
         return Exported(out, fmt, hub, serve)
+    if fmt == "gguf":
+        return _export_gguf(name, base, source, out, meta, hub, root)
     _merge(base, source, out, home)
     _write_meta(out, meta, name, fmt, hub)
     return Exported(out, fmt, hub, f"vllm serve {out.resolve()} --served-model-name {name}")
@@ -91,6 +102,42 @@ def _merge(base: str, adapter: Path, out: Path, home: Path | None) -> None:
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         merged.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
+
+
+def _export_gguf(
+    name: str,
+    base: str,
+    source: Path,
+    out: Path,
+    meta: dict[str, object],
+    hub: str,
+    home: Path,
+) -> Exported:
+    from harness.finetune._gguf_lora import write_gguf_lora
+
+    config, base_gguf = _base_config(base, home)
+    written = write_gguf_lora(source, config, out / "adapter.gguf", name=name)
+    _write_meta(out, meta, name, "gguf", hub)
+    # A base without a GGUF file is served once converted by llama.cpp's convert_hf_to_gguf.py.
+    model = str(base_gguf) if base_gguf is not None else "BASE.gguf"
+    serve = f"python -m llama_cpp.server --model {model} --lora_path {written.path.resolve()}"
+    return Exported(written.path, "gguf", model, serve)
+
+
+def _base_config(base: str, home: Path) -> tuple[Path, Path | None]:
+    """The base model's Hugging Face ``config.json``, and its GGUF file when it has one."""
+    from harness.models._local_setup import EMBEDDED_MODEL, convert_gguf, embedded_gguf_path
+
+    if base == EMBEDDED_MODEL or base.endswith(".gguf"):
+        gguf = embedded_gguf_path() if base == EMBEDDED_MODEL else Path(base).expanduser()
+        return convert_gguf(gguf, home=home) / "config.json", gguf.resolve()
+    config = Path(base).expanduser() / "config.json"
+    if config.is_file():
+        return config, None
+    raise FinetuneError(
+        f"cannot find the config.json of the adapter's base {base!r}: --format gguf needs "
+        "the base as the embedded model, a .gguf file or a model folder"
+    )
 
 
 def _write_meta(out: Path, meta: dict[str, object], name: str, fmt: str, hub: str) -> None:

@@ -1,10 +1,17 @@
-"""Local LoRA fine-tuning with peft, on the CPU (or a CUDA GPU when present).
+"""Local LoRA fine-tuning with TRL's ``SFTTrainer`` and PEFT, on Hugging Face ``accelerate``.
 
-Chat mode trains on assistant tokens only. The model's pad token is its end-of-turn token,
-so padding is masked by position, never by token id: masking ``<|im_end|>`` wherever it
-appears would hide the end of every answer and the model would never learn to stop.
-Text mode continues pre-training on plain domain text packed into blocks, and reports
-held-out perplexity before and after.
+One CPU, one GPU, or many under ``accelerate launch`` (see :mod:`harness.finetune.launch`):
+the same call.  Chat data is prompt-completion, so the loss is on the answer only (the
+last assistant message; earlier turns are context).  Text mode continues pre-training on
+plain domain text cut into blocks and reports held-out perplexity before and after.
+
+The base is any causal LM: ``smollm2`` (the embedded GGUF, converted once), a local
+Hugging Face folder, or a hub id already in the user's own cache (nothing is downloaded).
+LoRA goes on the attention projections the architecture has (:func:`lora_targets`)
+unless ``target_modules`` names them.  Checkpoints are written each epoch beside the
+adapter, so a killed training started again with the same data and settings resumes from
+the last one; they are removed when training ends.  The adapter folder holds the PEFT
+files, ``harness.json`` (how it was trained) and the loss curve (``loss.png``/``.svg``).
 """
 
 from __future__ import annotations
@@ -12,36 +19,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.errors import FinetuneError
-from harness.finetune._step import IGNORE, TrainingBatch, batch_loss, make_batches
+from harness.finetune._config import LoraConfig, device, lora_targets
+from harness.finetune._step import IGNORE
 from harness.home import adapter_dir, adapter_meta_path, harness_home
 
-__all__ = ["LoraConfig", "TrainedAdapter", "chat_features", "train_lora"]
-
-
-@dataclass(frozen=True)
-class LoraConfig:
-    name: str
-    base: str = "smollm2"
-    mode: Literal["chat", "text"] = "chat"
-    epochs: int = 3
-    learning_rate: float = 1e-3
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    batch_size: int = 4
-    max_length: int = 512
-    seed: int = 0
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    qlora: bool = False
+__all__ = ["IGNORE", "LoraConfig", "TrainedAdapter", "chat_features", "lora_targets", "train_lora"]
 
 
 @dataclass
@@ -56,6 +49,9 @@ class TrainedAdapter:
     perplexity_before: float | None = None
     perplexity_after: float | None = None
     device: str = "cpu"
+    eval_losses: list[tuple[float, float]] = field(default_factory=list)  # (epoch, loss)
+    resumed_from_step: int | None = None
+    curve: list[Path] = field(default_factory=list)
 
 
 def data_hash(texts: Sequence[str], config: LoraConfig) -> str:
@@ -105,26 +101,95 @@ def chat_features(
     return ids[:max_length], labels[:max_length]
 
 
-def _text_blocks(tokenizer: Any, text: str, block: int) -> list[tuple[list[int], list[int]]]:
+def _chat_rows(data: Path) -> list[dict[str, Any]]:
+    """Prompt-completion rows from chat JSONL: the last assistant message is the answer."""
+    rows = []
+    for number, line in enumerate(data.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            messages = json.loads(line)["messages"]
+        except (ValueError, KeyError, TypeError):
+            raise FinetuneError(
+                f"{data}:{number}: not a chat example ({{'messages': [...]}})"
+            ) from None
+        if not messages or messages[-1].get("role") != "assistant":
+            raise FinetuneError(f"{data}:{number}: the last message must be the assistant's")
+        rows.append({"prompt": messages[:-1], "completion": messages[-1:]})
+    return rows
+
+
+def _text_rows(tokenizer: Any, text: str, block: int) -> list[dict[str, list[int]]]:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return [
-        (ids[i : i + block], ids[i : i + block])
+        {"input_ids": ids[i : i + block], "labels": ids[i : i + block]}
         for i in range(0, len(ids) - 1, block)
         if len(ids[i : i + block]) > 1
     ]
 
 
-def _perplexity(model: Any, batches: list[TrainingBatch], device: str) -> float:
+def _base_weights(base: str, home: Path | None) -> str:
+    """The folder (or cached hub id) holding the base model's Hugging Face weights."""
+    from harness.models._local_engine import EMBEDDED_MODEL, convert_gguf, embedded_gguf_path
+
+    if base == EMBEDDED_MODEL:
+        return str(convert_gguf(embedded_gguf_path(), home=home))
+    if base.endswith(".gguf"):
+        return str(convert_gguf(Path(base).expanduser(), home=home))
+    return base
+
+
+def _load_model(weights: str, config: LoraConfig, device: str) -> tuple[Any, Any]:
+    """The base model (4-bit for QLoRA) and its tokenizer, from local files only."""
     import torch
 
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch in batches:
-            loss, tokens = batch_loss(model, batch.to(device))
-            total += float(loss) * tokens
-            count += tokens
-    return math.exp(total / max(count, 1))
+    from harness._hf import import_offline, quiet
+
+    transformers = import_offline("transformers")
+    kwargs: dict[str, Any] = {}
+    if config.qlora:
+        if device != "cuda":
+            raise FinetuneError(
+                "--qlora needs a CUDA GPU (4-bit bitsandbytes kernels); "
+                "none is present here: use plain LoRA"
+            )
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise FinetuneError("--qlora needs bitsandbytes: pip install bitsandbytes") from None
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
+        )
+    half = config.precision in ("bf16", "fp16") or (config.precision == "auto" and device == "cuda")
+    dtype = torch.bfloat16 if half and config.precision != "fp16" else torch.float32
+    if config.precision == "fp16":
+        dtype = torch.float16
+    try:
+        with quiet():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                weights, dtype=dtype, **kwargs
+            )
+    except (OSError, ValueError) as error:
+        raise FinetuneError(
+            f"cannot load base model {weights!r} (offline: a hub id must already be in the "
+            f"local Hugging Face cache): {error}"
+        ) from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _split_eval(
+    rows: list[dict[str, Any]], fraction: float, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if fraction <= 0:
+        return rows, []
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, round(len(rows) * fraction))
+    held = set(order[:cut])
+    return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 
 def train_lora(
@@ -132,127 +197,122 @@ def train_lora(
     config: LoraConfig,
     *,
     home: Path | None = None,
+    eval_data: Path | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
+    on_eval: Callable[[float, float], None] | None = None,
 ) -> TrainedAdapter:
-    """Train a LoRA adapter on ``data`` (chat JSONL or plain text) and save it by name."""
-    from harness.models._local_engine import load_engine
+    """Train a LoRA adapter on ``data`` (chat JSONL or plain text) and save it by name.
 
-    engine = load_engine(config.base, home=home)
-    tokenizer, weights, device = engine._tokenizer, engine.load_info.weights_dir, engine.device
+    ``eval_data`` (chat JSONL) or ``config.eval_fraction`` gives an evaluation split: its
+    loss is computed each epoch, reported through ``on_eval`` and drawn on the curve, and
+    ``config.early_stopping`` stops on it.
+    """
+    from harness.finetune._session import TrainingSession
+
     text = data.read_text("utf-8")
+    if config.mode == "text" and (eval_data is not None or config.early_stopping):
+        raise FinetuneError("text mode holds out its own blocks for perplexity; no eval split")
+    weights = _base_weights(config.base, home)
+    model, tokenizer = _load_model(weights, config, device())
     if config.mode == "chat":
-        examples = [json.loads(line) for line in text.splitlines() if line.strip()]
-        features = [chat_features(tokenizer, ex, config.max_length) for ex in examples]
-        held_out: list[tuple[list[int], list[int]]] = []
+        rows = _chat_rows(data)
+        train_rows, eval_rows = _split_eval(rows, config.eval_fraction, config.seed)
+        if eval_data is not None:
+            eval_rows = _chat_rows(eval_data)
     else:
-        blocks = _text_blocks(tokenizer, text, config.max_length)
+        blocks = _text_rows(tokenizer, text, config.max_length)
         cut = max(1, len(blocks) // 10)
-        features, held_out = blocks[cut:], blocks[:cut]
-        examples = []
-    if not features:
+        train_rows, eval_rows = blocks[cut:], blocks[:cut]
+    if not train_rows:
         raise FinetuneError(f"{data}: no training examples")
-    model = _trainable_model(weights, config, device)
-    rng = random.Random(config.seed)
-    pad = engine._pad_id
-    eval_batches = (
-        make_batches(held_out, config.batch_size, pad, random.Random(0)) if held_out else []
-    )
-    before = _perplexity(model, eval_batches, device) if eval_batches else None
-
-    import torch
-
-    torch.manual_seed(config.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(features) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min(1.0, (step + 1) / max(1, total // 10)) * max(0.0, 1 - step / total),
+    if config.early_stopping and not eval_rows:
+        raise FinetuneError("early stopping needs an eval split: eval_fraction or an eval file")
+    root = harness_home(home)
+    extra = [eval_data.read_text("utf-8")] if eval_data is not None else []
+    session = TrainingSession(
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        train_rows=train_rows,
+        eval_rows=eval_rows,
+        checkpoints=adapter_dir(root, config.name).with_name(f".{config.name}.checkpoints"),
+        fingerprint=data_hash([text, *extra], config),
     )
     started = time.perf_counter()
-    losses: list[float] = []
-    step = 0
-    model.train()
-    for _ in range(config.epochs):
-        for batch in make_batches(features, config.batch_size, pad, rng):
-            loss, _ = batch_loss(model, batch.to(device))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            losses.append(float(loss.detach()))
-            if on_step is not None:
-                on_step(step, total, losses[-1])
+    before = session.eval_loss() if config.mode == "text" else None
+    outcome = session.train(on_step, on_eval)
     seconds = time.perf_counter() - started
-    after = _perplexity(model, eval_batches, device) if eval_batches else None
-    root = harness_home(home)
+    after = session.eval_loss() if config.mode == "text" else None
     target = adapter_dir(root, config.name)
-    with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
-        warnings.simplefilter("ignore", FutureWarning)
-        model.save_pretrained(str(target))
-    meta = {
-        "base": config.base,
-        "config": asdict(config),
-        "data": str(data),
-        "data_hash": data_hash([text], config),
-        "steps": step,
-        "seconds": seconds,
-        "examples": len(features),
-        "losses": losses,
-        "device": device,
-        "perplexity_before": before,
-        "perplexity_after": after,
-        "created": time.time(),
-    }
-    adapter_meta_path(root, config.name).write_text(json.dumps(meta, indent=2), "utf-8")
+    curve: list[Path] = []
+    if session.is_main_process:
+        curve = _save(
+            session, target, root, config, data, text, extra, seconds, outcome, before, after
+        )
+    session.finish()
     return TrainedAdapter(
         config.name,
         target,
         f"local:{config.base}+{config.name}",
-        step,
+        outcome.steps,
         seconds,
-        len(features),
-        losses,
-        before,
-        after,
-        device,
+        len(train_rows),
+        outcome.log.losses,
+        math.exp(before) if before is not None else None,
+        math.exp(after) if after is not None else None,
+        outcome.device,
+        outcome.log.evals,
+        outcome.resumed_from_step,
+        curve,
     )
 
 
-def _trainable_model(weights: str, config: LoraConfig, device: str) -> Any:
-    import torch
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
+def _save(
+    session: Any,
+    target: Path,
+    root: Path,
+    config: LoraConfig,
+    data: Path,
+    text: str,
+    extra: list[str],
+    seconds: float,
+    outcome: Any,
+    before: float | None,
+    after: float | None,
+) -> list[Path]:
+    from harness.finetune.curve import save_loss_curve
 
-    from harness._hf import import_offline, quiet
-
-    transformers = import_offline("transformers")
-
-    kwargs: dict[str, Any] = {}
-    if config.qlora:
-        if not device.startswith("cuda"):
-            raise FinetuneError(
-                "--qlora needs a CUDA GPU (4-bit bitsandbytes kernels); "
-                "none is present here: use plain LoRA"
-            )
-        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
-        )
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    with quiet():
-        model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, **kwargs)
-    if not config.qlora:
-        model.to(device)
-    peft_config = PeftLoraConfig(
-        r=config.rank,
-        lora_alpha=config.alpha,
-        lora_dropout=config.dropout,
-        target_modules=list(config.target_modules),
-        task_type="CAUSAL_LM",
-    )
+    if target.exists():
+        shutil.rmtree(target)
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.simplefilter("ignore", FutureWarning)
-        return get_peft_model(model, peft_config)
+        session.save_adapter(target)
+    curve = save_loss_curve(
+        target,
+        outcome.log.steps,
+        outcome.log.evals,
+        steps_per_epoch=outcome.steps_per_epoch,
+        title=f"{config.name}: LoRA r={config.rank} on {Path(config.base).name}",
+    )
+    meta = {
+        "base": config.base,
+        "config": asdict(config),
+        "data": str(data),
+        "data_hash": data_hash([text, *extra], config),
+        "trainer": "trl.SFTTrainer",
+        "steps": outcome.steps,
+        "seconds": seconds,
+        "examples": len(session.train_rows),
+        "eval_examples": len(session.eval_rows),
+        "losses": outcome.log.losses,
+        "eval_losses": [list(pair) for pair in outcome.log.evals],
+        "stopped_early": outcome.stopped_early,
+        "resumed_from_step": outcome.resumed_from_step,
+        "device": outcome.device,
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "perplexity_before": math.exp(before) if before is not None else None,
+        "perplexity_after": math.exp(after) if after is not None else None,
+        "created": time.time(),
+    }
+    adapter_meta_path(root, config.name).write_text(json.dumps(meta, indent=2), "utf-8")
+    return curve

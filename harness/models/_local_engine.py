@@ -47,7 +47,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from harness._hf import quiet
 from harness.home import adapter_dir as _adapter_dir
 from harness.home import harness_home, models_root
 from harness.models._batching import plan_batches
+from harness.models._compute import machine_clock
 from harness.models._engine_transformers import Sampling, TransformersEngine
 from harness.models._local_setup import (
     EMBEDDED_GGUF_NAME,
@@ -105,13 +106,17 @@ class Generation:
     ``text`` is cut before the first stop sequence.  ``completion_tokens`` counts the tokens
     the model produced, including the end-of-sequence token and the tokens of a stop
     sequence.  ``finish_reason`` is ``"stop"`` (end of sequence or a stop sequence) or
-    ``"length"`` (``max_tokens`` reached first).
+    ``"length"`` (``max_tokens`` reached first).  ``compute_s`` is the row's share of the
+    machine time its batch took: the batch's wall time, less what other work running on the
+    same device at once took (:mod:`harness.models._compute`), split equally among its rows
+    (padded to one length, they are computed together).
     """
 
     text: str
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    compute_s: float | None = field(default=None, compare=False)  # not the answer
 
 
 # --------------------------------------------------------------------------- locating
@@ -361,10 +366,12 @@ class LocalEngine:
         plan = plan_batches(encoded, max_rows=rows, token_budget=budget, new_tokens=max_tokens)
         sampling = Sampling(temperature, top_p)
         ended = self._stop_check(stops)
+        clock = machine_clock(self._device)
         with self._lock:
             try:
                 for index, batch in enumerate(plan):
                     prompts = [encoded[row] for row in batch.rows]
+                    mark = clock.start()
                     try:
                         with contextlib.ExitStack() as stack:
                             if seed is not None and temperature != 0:
@@ -377,16 +384,21 @@ class LocalEngine:
                                 ended=ended,
                             )
                     except Exception as error:
+                        clock.stop(mark)
                         if on_error is None:
                             raise
                         self._backend.forget_prefix()
                         on_error(batch.rows, error)
                         continue
+                    share = clock.stop(mark) / len(batch.rows)
                     _release_memory(collect=False)
                     on_batch(
                         batch.rows,
                         [
-                            self._finish(len(prompt), row_tokens, max_tokens, stops)
+                            replace(
+                                self._finish(len(prompt), row_tokens, max_tokens, stops),
+                                compute_s=share,
+                            )
                             for prompt, row_tokens in zip(prompts, tokens, strict=True)
                         ],
                     )

@@ -110,7 +110,13 @@ class ModelRequest:
 
 @dataclass(frozen=True)
 class ModelResponse:
-    """A model's answer and what it cost."""
+    """A model's answer and what it cost.
+
+    ``compute_s`` is the machine time the answer took, amortised over what the machine did
+    at once (a batch's rows, concurrent requests; see :mod:`harness.models._compute`), on
+    ``compute_device`` (``cpu``, ``cuda:0``; ``None`` for a server elsewhere). A provider
+    that cannot measure it leaves ``None``.
+    """
 
     text: str
     prompt_tokens: int | None = None
@@ -118,6 +124,8 @@ class ModelResponse:
     latency_ms: float = 0.0
     finish_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    compute_s: float | None = None
+    compute_device: str | None = None
 
 
 class Provider(ABC):

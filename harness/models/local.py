@@ -121,7 +121,7 @@ class LocalProvider(Provider):
                     stop=list(params.stop) if params.stop else None,
                     batch_size=self.options.batch_size,
                     batch_tokens=self.options.batch_tokens,
-                    on_batch=_delivery(loop, [f for _, f in batch], started),
+                    on_batch=_delivery(loop, [f for _, f in batch], started, engine.device),
                     on_error=_failure(loop, [f for _, f in batch]),
                 )
             except Exception as exc:  # noqa: BLE001 - reported per request, run goes on
@@ -139,8 +139,14 @@ def _delivery(
     loop: asyncio.AbstractEventLoop,
     futures: Sequence[asyncio.Future[ModelResponse]],
     started: float,
+    device: str,
 ) -> Callable[[Sequence[int], Sequence[Generation]], None]:
-    """A callback (run in the engine's thread) that resolves a finished batch's futures."""
+    """A callback (run in the engine's thread) that resolves a finished batch's futures.
+
+    ``latency_ms`` is the wait of each request (every row of a batch waited for all of it);
+    ``compute_s`` is the row's share of the machine time its batch took, which is what the
+    answer cost (see :class:`~harness.models._local_engine.Generation`).
+    """
 
     def deliver(rows: Sequence[int], generations: Sequence[Generation]) -> None:
         latency = (time.perf_counter() - started) * 1000
@@ -152,6 +158,8 @@ def _delivery(
                 latency_ms=latency,
                 finish_reason=generation.finish_reason,
                 extra={"batch": len(rows)},
+                compute_s=generation.compute_s,
+                compute_device=device,
             )
             loop.call_soon_threadsafe(_resolve, futures[row], response)
 

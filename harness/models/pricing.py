@@ -17,12 +17,21 @@ from importlib import resources
 from typing import Any
 
 __all__ = [
+    "DEFAULT_CPU_HOUR_PRICE",
     "Price",
     "PromptCounter",
     "estimate_prompt_tokens",
     "price_for",
     "prompt_token_counter",
 ]
+
+#: USD per hour of a CPU machine running a local model, when its model entry sets no
+#: ``compute_price``: about the on-demand price of a 2-vCPU cloud VM with 4-8 GiB, the
+#: size the embedded model's timings in the README come from (AWS c7i.large, Linux,
+#: us-east-1: $0.0893/h in 2025), rounded up. ``harness decide`` multiplies the machine
+#: seconds it measured per query, and an adapter's training seconds on a CPU, by it. GPUs
+#: have no default: their price varies too much (set ``compute_price``).
+DEFAULT_CPU_HOUR_PRICE = 0.10
 
 #: Chat messages -> the prompt tokens they are billed as.
 PromptCounter = Callable[[Iterable[Mapping[str, Any]]], int]

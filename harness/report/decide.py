@@ -4,24 +4,42 @@ The best prompt variant is compared with each fine-tuned model on the same test 
 (paired difference, 95% interval, exact p), next to tokens and cost per query, the one-off
 training cost, the query volume at which fine-tuning pays for itself, and the data-scaling
 curve when nested training sizes were trained.
+
+Models priced by tokens (API models) cost what their tokens cost. Local models, and models
+served elsewhere with a ``compute_price``, cost the machine time they took: each answer
+records its machine seconds (``Result.compute_s``: a local batch's time split among its
+rows, a server's time split among the requests in flight, either shared with whatever else
+ran on that machine at once), and a query costs the variant's mean seconds per answered
+request times the machine's USD per hour (``compute_price``, else for a CPU
+``DEFAULT_CPU_HOUR_PRICE``) / 3600. A cached answer keeps the time measured when it was
+generated: it says what answering that query costs, though the run that reused it spent
+none (``RunStats.compute_s`` counts only the time spent). A local adapter's training costs
+its recorded training seconds at the same price, so the break-even, training cost over the
+saving per query against the best prompt (which pays for its longer prompt in machine
+time), is a number of queries for local models too. A model that serves an adapter trained
+here (its ``adapter`` option) is that adapter's fine-tuned model, its training included.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tabulate import tabulate
 
+from harness.errors import FinetuneError
+from harness.experiment import Variant
 from harness.home import adapter_meta_path, harness_home, hosted_jobs_path
+from harness.models.pricing import DEFAULT_CPU_HOUR_PRICE
 from harness.report.summary import Summary, VariantSummary, case_scores, is_finetuned
 from harness.results import Result
 from harness.stats import Paired, paired_comparison
 
-__all__ = ["DecidableRun", "Decision", "decide"]
+__all__ = ["DecidableRun", "Decision", "MachineCost", "decide", "machine_cost", "require_adapters"]
 
 
 class DecidableRun(Protocol):
@@ -42,11 +60,15 @@ class Decision:
     recommendation: str
 
 
-def _per_case(outcome: DecidableRun, variant_id: str) -> dict[str, float]:
+def _in_split(outcome: DecidableRun) -> Sequence[Result]:
     results = outcome.results
     if outcome.summary.split is not None:
         results = [r for r in results if r.split == outcome.summary.split]
-    scores = case_scores(results).get(variant_id, {})
+    return results
+
+
+def _per_case(outcome: DecidableRun, variant_id: str) -> dict[str, float]:
+    scores = case_scores(_in_split(outcome)).get(variant_id, {})
     return {c: sum(v) / len(v) for c, v in scores.items()}
 
 
@@ -54,17 +76,123 @@ def _tokens(v: VariantSummary) -> float:
     return (v.tokens_in or 0.0) + (v.tokens_out or 0.0)
 
 
-def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
-    """USD (None when free or unknown) and a human description of the one-off cost."""
-    if model_id.startswith("local:") and "+" in model_id:
-        meta = adapter_meta_path(home, model_id.split("+", 1)[1])
-        if meta.exists():
-            data = json.loads(meta.read_text("utf-8"))
-            return None, (
-                f"{data['seconds']:.0f} s of local {data.get('device', 'cpu')} "
-                f"training on {data['examples']} examples"
+@dataclass(frozen=True)
+class MachineCost:
+    """What a variant's queries cost in machine time, and the price it is charged at."""
+
+    seconds: float | None  # mean machine seconds per answered request; None: none timed
+    timed: int  # answers with a machine time
+    cached: int  # of which cached: timed when they were generated, free in this run
+    answered: int
+    price: float | None  # USD per machine-hour; None: unknown
+    price_source: str  # how the price was found, for the reader
+    devices: tuple[str, ...]  # where the timed answers ran (empty: a server elsewhere)
+
+    @property
+    def per_1k(self) -> float | None:
+        """USD per 1000 queries."""
+        if self.seconds is None or self.price is None:
+            return None
+        return self.seconds * self.price / 3600 * 1000
+
+
+def adapter_of(variant: Variant) -> tuple[str, bool] | None:
+    """The adapter a fine-tuned variant's model is, and whether its entry named it
+    (``adapter:``) rather than its id (``local:BASE+ADAPTER``)."""
+    if variant.adapter is not None:
+        return variant.adapter, True
+    if variant.model.startswith("local:") and "+" in variant.model:
+        return variant.model.split("+", 1)[1], False
+    return None
+
+
+def _explicit_price(variant: Variant, others: Iterable[Variant]) -> tuple[float, str] | None:
+    """The model's own ``compute_price``, else for a local adapter its base model's."""
+    if variant.compute_price is not None:
+        return variant.compute_price, f"compute_price of {variant.model}"
+    if variant.model.startswith("local:") and "+" in variant.model:
+        base = variant.model.split("+", 1)[0]
+        for other in others:
+            if other.model == base and other.compute_price is not None:
+                return other.compute_price, f"compute_price of its base {base}"
+    return None
+
+
+def _priced_by_compute(variant: Variant, answered: Sequence[Result]) -> bool:
+    return (
+        variant.compute_price is not None
+        or variant.model.startswith("local:")
+        or any(r.compute_s is not None for r in answered)
+    )
+
+
+def machine_cost(
+    variant: Variant, results: Iterable[Result], others: Iterable[Variant] = ()
+) -> MachineCost:
+    """The machine time ``variant``'s answers in ``results`` took per query, and its price:
+    the model's ``compute_price`` (a local adapter's base's when it has none), else for
+    answers timed on a CPU ``DEFAULT_CPU_HOUR_PRICE``."""
+    answered = [r for r in results if r.variant == variant.id and r.error is None]
+    timed = [r for r in answered if r.compute_s is not None]
+    devices = tuple(sorted({r.compute_device for r in timed if r.compute_device is not None}))
+    seconds = sum(r.compute_s or 0.0 for r in timed) / len(timed) if timed else None
+    explicit = _explicit_price(variant, others)
+    if explicit is not None:
+        price, source = explicit
+    elif timed and all(r.compute_device == "cpu" for r in timed):
+        price, source = DEFAULT_CPU_HOUR_PRICE, "default CPU price"
+    else:
+        price, source = None, "no price"
+    return MachineCost(
+        seconds, len(timed), sum(r.cached for r in timed), len(answered), price, source, devices
+    )
+
+
+def require_adapters(names: Iterable[str], home: Path | None = None) -> None:
+    """Raise :class:`FinetuneError` unless every adapter named exists in ``home`` (a model
+    that serves one, ``adapter: NAME``, is linked to its training run through it)."""
+    root = harness_home(home)
+    for name in names:
+        if not adapter_meta_path(root, name).exists():
+            raise FinetuneError(
+                f"a model serves adapter {name!r} (its `adapter` option), but {root} has no "
+                f"trained adapter {name!r} (no {adapter_meta_path(root, name)}): train it with "
+                f"`harness finetune train DATA --name {name}` in this harness home "
+                "(HARNESS_HOME, --home), or name the adapter it serves"
             )
-        return None, "local training (time not recorded)"
+
+
+def _adapter_meta(name: str, explicit: bool, home: Path) -> dict[str, Any] | None:
+    meta = adapter_meta_path(home, name)
+    if not meta.exists():
+        if explicit:
+            require_adapters([name], home)
+        return None
+    data: dict[str, Any] = json.loads(meta.read_text("utf-8"))
+    return data
+
+
+def _training_cost(
+    variant: Variant, home: Path, price: tuple[float, str] | None
+) -> tuple[float | None, str]:
+    """USD (None when free or unknown) and a human description of the one-off cost.
+
+    A local adapter's training costs its recorded seconds at ``price`` (the model's
+    ``compute_price``), else, trained on a CPU, at ``DEFAULT_CPU_HOUR_PRICE``."""
+    model_id = variant.model
+    adapter = adapter_of(variant)
+    if adapter is not None:
+        data = _adapter_meta(*adapter, home)
+        if data is None:
+            return None, "local training (time not recorded)"
+        seconds, device = float(data["seconds"]), str(data.get("device", "cpu"))
+        done = f"{seconds:.0f} s of local {device} training on {data['examples']} examples"
+        if price is None and device == "cpu":
+            price = (DEFAULT_CPU_HOUR_PRICE, "default CPU price")
+        if price is None:
+            return None, f"{done} (set compute_price to price it)"
+        cost = seconds / 3600 * price[0]
+        return cost, f"${cost:.4f} ({done} at ${price[0]:g}/h)"
     record = hosted_jobs_path(home)
     if record.exists():
         for entry in json.loads(record.read_text("utf-8")).get("jobs", {}).values():
@@ -73,9 +201,9 @@ def _training_cost(model_id: str, home: Path) -> tuple[float | None, str]:
             ):
                 from harness.finetune.tokens import training_price
 
-                price = training_price(str(entry.get("model", "")))
-                if price is not None:
-                    cost = entry["trained_tokens"] * price / 1e6
+                per_million = training_price(str(entry.get("model", "")))
+                if per_million is not None:
+                    cost = entry["trained_tokens"] * per_million / 1e6
                     return cost, f"${cost:.2f} ({entry['trained_tokens']:,} trained tokens)"
     return None, "unknown"
 
@@ -98,15 +226,38 @@ def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
             "none",
         )
     best = prompts[0]
+    require_adapters(
+        [a[0] for a in map(adapter_of, (v.variant for v in tuned)) if a is not None and a[1]],
+        root,
+    )
     rows, notes = [], []
     verdicts: list[tuple[VariantSummary, Paired]] = []
     best_cases = _per_case(outcome, best.variant.id)
+    results = _in_split(outcome)
+    everyone = [v.variant for v in summary.variants]
+    compute: dict[str, MachineCost] = {}
+    for v in [best, *tuned]:
+        mine = [r for r in results if r.variant == v.variant.id and r.error is None]
+        if _priced_by_compute(v.variant, mine):
+            compute[v.variant.id] = machine_cost(v.variant, mine, everyone)
+
+    def per_1k(v: VariantSummary) -> float | None:
+        machine = compute.get(v.variant.id)
+        return v.cost_per_1k if machine is None else machine.per_1k
+
+    best_cost = per_1k(best)
     for v in tuned:
         paired = paired_comparison(_per_case(outcome, v.variant.id), best_cases)
         verdicts.append((v, paired))
-        cost_usd, cost_text = _training_cost(v.variant.model, root)
-        saved = (best.cost_per_1k or 0.0) - (v.cost_per_1k or 0.0)
-        breakeven = f"{cost_usd / saved * 1000:,.0f} queries" if cost_usd and saved > 0 else "—"
+        explicit = _explicit_price(v.variant, everyone)
+        cost_usd, cost_text = _training_cost(v.variant, root, explicit)
+        cost = per_1k(v)
+        if v.variant.id not in compute and best.variant.id not in compute:
+            saved: float | None = (best.cost_per_1k or 0.0) - (v.cost_per_1k or 0.0)  # as ever
+        else:  # priced by machine time: both sides must be known
+            saved = None if best_cost is None or cost is None else best_cost - cost
+        payoff = cost_usd / saved * 1000 if cost_usd and saved is not None and saved > 0 else None
+        breakeven = "—" if payoff is None else f"{payoff:,.0f} queries"
         rows.append(
             [
                 v.variant.id,
@@ -114,11 +265,16 @@ def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
                 f"{100 * paired.diff:+.1f} [{100 * paired.low:+.0f}, {100 * paired.high:+.0f}]",
                 f"{paired.p_value:.3g}",
                 f"{_tokens(v):.0f}",
-                "—" if v.cost_per_1k is None else f"{v.cost_per_1k:.4f}",
+                _money(cost),
                 cost_text,
                 breakeven,
             ]
         )
+        if payoff is not None and best_cost is not None and cost is not None and cost_usd:
+            notes.append(
+                f"{v.variant.id} pays off after {breakeven}: training ${cost_usd:.4f} / "
+                f"(best prompt ${best_cost:.4f} - its ${cost:.4f} per 1k queries)"
+            )
     rows.insert(
         0,
         [
@@ -127,35 +283,35 @@ def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
             "—",
             "—",
             f"{_tokens(best):.0f}",
-            "—" if best.cost_per_1k is None else f"{best.cost_per_1k:.4f}",
+            _money(best_cost),
             "—",
             "—",
         ],
     )
-    table = tabulate(
-        rows,
-        headers=[
-            "variant",
-            "pass rate",
-            "Δ vs best prompt, pp [95% CI]",
-            "p (exact)",
-            "tokens/query",
-            "$ / 1k queries",
-            "training cost",
-            "pays off after",
-        ],
-        tablefmt="simple",
-        disable_numparse=True,
-    )
-    scaling = [(v, p) for v, p in verdicts if "-n" in v.variant.model.rsplit("+", 1)[-1]]
+    headers = [
+        "variant",
+        "pass rate",
+        "Δ vs best prompt, pp [95% CI]",
+        "p (exact)",
+        "tokens/query",
+        "$ / 1k queries",
+        "training cost",
+        "pays off after",
+    ]
+    if compute:
+        headers.insert(5, "machine s/query")
+        for row, v in zip(rows, [best, *tuned], strict=True):
+            machine = compute.get(v.variant.id)
+            row.insert(5, "—" if machine is None else _machine_seconds(machine))
+        notes.extend(_compute_notes(compute, [best, *tuned]))
+    table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    scaling = [(v, p, n) for v, p in verdicts if (n := _training_size(v.variant)) is not None]
     if scaling:
         notes.append(
             "data-scaling curve (pass rate by training examples): "
             + ", ".join(
-                f"{v.variant.model.rsplit('-n', 1)[-1]}: {100 * v.rate.rate:.0f}%"
-                for v, _ in sorted(
-                    scaling, key=lambda item: int(item[0].variant.model.rsplit("-n", 1)[-1])
-                )
+                f"{n}: {100 * v.rate.rate:.0f}%"
+                for v, _, n in sorted(scaling, key=lambda item: item[2])
             )
         )
     top, paired = max(verdicts, key=lambda item: item[0].rate.rate)
@@ -197,3 +353,84 @@ def decide(outcome: DecidableRun, home: Path | None = None) -> Decision:
         )
     body = "\n".join([table, *notes, "", "Recommendation: " + text])
     return Decision(body, recommendation)
+
+
+def _money(per_1k: float | None) -> str:
+    return "—" if per_1k is None else f"{per_1k:.4f}"
+
+
+def _machine_seconds(machine: MachineCost) -> str:
+    if machine.seconds is None:
+        return "—"
+    where = f" ({', '.join(machine.devices)})" if machine.devices else ""
+    return f"{machine.seconds:.4g}{where}"
+
+
+def _training_size(variant: Variant) -> int | None:
+    """The training-set size of a data-scaling adapter (``NAME-nSIZE``)."""
+    adapter = adapter_of(variant)
+    name = adapter[0] if adapter is not None else variant.model.rsplit("+", 1)[-1]
+    found = re.search(r"-n(\d+)$", name) if "+" in variant.model or adapter else None
+    return int(found.group(1)) if found else None
+
+
+def _compute_notes(compute: dict[str, MachineCost], shown: Sequence[VariantSummary]) -> list[str]:
+    """The machine prices assumed and where the machine times come from."""
+    priced: dict[tuple[float, str], list[str]] = {}
+    missing: list[str] = []
+    for v in shown:
+        machine = compute.get(v.variant.id)
+        if machine is None:
+            continue
+        model = v.variant.model
+        if machine.seconds is None:
+            missing.append(
+                f"{model}: no machine time recorded ("
+                + (
+                    "its answers were cached before answers kept their time: use a fresh "
+                    "cache to measure them)"
+                    if model.startswith("local:") or machine.devices
+                    else "set its compute_price to time a model served elsewhere)"
+                )
+            )
+        elif machine.price is None:
+            missing.append(
+                f"{model}: ran on {', '.join(machine.devices) or 'a server'}, which has no "
+                "default price (set its compute_price)"
+            )
+        else:
+            models = priced.setdefault((machine.price, machine.price_source), [])
+            models += [model] if model not in models else []
+    notes = []
+    if priced:
+        notes.append(
+            "compute prices assumed (USD per machine-hour): "
+            + "; ".join(
+                f"{', '.join(models)} ${price:g}/h ("
+                + (
+                    "default CPU price DEFAULT_CPU_HOUR_PRICE, a 2-vCPU cloud VM; set "
+                    "compute_price on a model for your machine"
+                    if source == "default CPU price"
+                    else source
+                )
+                + ")"
+                for (price, source), models in priced.items()
+            )
+        )
+    timed = [m for m in compute.values() if m.timed]
+    if timed:
+        answers = sum(m.timed for m in timed)
+        cached = sum(m.cached for m in timed)
+        notes.append(
+            f"machine s/query: measured over {answers} answers, each its share of the "
+            "machine's time (a local batch split among its rows, shared with whatever else "
+            "ran on the device)"
+            + (
+                f"; {cached} of them cached, counted at the time measured when they were "
+                "generated (this run spent none on them)"
+                if cached
+                else ""
+            )
+        )
+    notes.extend(missing)
+    return notes

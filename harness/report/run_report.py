@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import FinetuneError
 from harness.experiment import HELDOUT, Variant
 from harness.home import requests_path
 from harness.report.compare import RunComparison, pair_runs
 from harness.report.curve import CurvePoint, learning_curve
 from harness.report.decide import Decision, decide
-from harness.report.summary import Summary, case_scores, summarize_run
+from harness.report.summary import Summary, case_scores, is_finetuned, summarize_run
 from harness.results import Result
 from harness.run_requests import RequestLog, read_requests
 from harness.runs import RunDir
@@ -115,8 +116,11 @@ def load_run_report(
             min_pass_rate=_threshold(meta),
         )
     decision = None
-    if any("+" in v.model or ":ft:" in v.model for v in variants):
-        decision = decide(_Decidable(summary, results, selection), home)
+    if any(is_finetuned(v) for v in variants):
+        try:
+            decision = decide(_Decidable(summary, results, selection), home)
+        except FinetuneError as exc:  # a served adapter not trained here: said, not fatal
+            decision = Decision(f"No decision: {exc}", "none")
     return RunReport(
         run=run,
         meta=meta,

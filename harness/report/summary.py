@@ -206,8 +206,10 @@ def summarize_run(
 
 
 def is_finetuned(variant: Variant) -> bool:
-    """A variant of a fine-tuned model (a local LoRA adapter or a hosted ``ft:`` model)."""
-    return "+" in variant.model or ":ft:" in variant.model
+    """A variant of a fine-tuned model: a local LoRA adapter (``local:BASE+ADAPTER``), a
+    hosted ``ft:`` model, or a model that serves an adapter trained here (its ``adapter``
+    option: ``openai:date-lora`` on a vLLM or llama.cpp server)."""
+    return variant.adapter is not None or "+" in variant.model or ":ft:" in variant.model
 
 
 def heldout_candidates(dev: Summary) -> list[str]:

@@ -142,10 +142,10 @@ def test_text_mode_lowers_held_out_perplexity(tmp_path: Path) -> None:
 
 def test_qlora_needs_a_gpu_and_says_why(tmp_path: Path) -> None:
     from harness.errors import HarnessError
-    from harness.finetune.lora import LoraConfig, _trainable_model
+    from harness.finetune.lora import LoraConfig, _load_model
 
     with pytest.raises(HarnessError, match="--qlora needs a CUDA GPU"):
-        _trainable_model(str(tmp_path), LoraConfig(name="q", qlora=True), "cpu")
+        _load_model(str(tmp_path), LoraConfig(name="q", qlora=True), "cpu")
 
 
 def test_sizes_declare_nested_models(write: WriteFiles) -> None:

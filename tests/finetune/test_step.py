@@ -4,6 +4,7 @@ must give the loss and gradients of the plain full-batch step."""
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 import pytest
@@ -64,9 +65,11 @@ def _plain_loss(model: Any, features: list[Feature], pad: int) -> Any:
 @pytest.mark.slow
 def test_shared_prefix_step_equals_the_plain_step_on_the_real_model() -> None:
     import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
 
     from harness.experiment import load_experiment
-    from harness.finetune.lora import LoraConfig, _trainable_model, chat_features
+    from harness.finetune.lora import chat_features
     from harness.finetune.prepare import prepare_training_data
     from harness.models._local_engine import load_engine
     from tests.conftest import EXPERIMENTS
@@ -75,7 +78,13 @@ def test_shared_prefix_step_equals_the_plain_step_on_the_real_model() -> None:
     exp = load_experiment(EXPERIMENTS / "date_finetune.yaml")
     examples = prepare_training_data(exp, "terse", validation_fraction=0.0).train[:4]
     features = [chat_features(engine._tokenizer, ex, 512) for ex in examples]
-    model = _trainable_model(engine.load_info.weights_dir, LoraConfig(name="t", dropout=0.0), "cpu")
+    base = transformers.AutoModelForCausalLM.from_pretrained(
+        engine.load_info.weights_dir, dtype=torch.float32
+    )
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules=targets))
     torch.manual_seed(0)
     for name, param in model.named_parameters():
         if "lora_B" in name:  # B starts at zero, which would hide errors in A's gradient

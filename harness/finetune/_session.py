@@ -33,6 +33,14 @@ class Outcome:
     resumed_from_step: int | None = None
 
 
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 @contextmanager
 def _quiet_training() -> Iterator[None]:
     """TRL and transformers speak through warnings and loggers; the harness shows its own
@@ -112,6 +120,7 @@ class TrainingSession:
                 packing=config.packing,
                 completion_only_loss=True,
                 dataloader_num_workers=0,
+                ddp_find_unused_parameters=False,  # LoRA uses every adapter weight each step
             )
             targets = list(config.target_modules or lora_targets(self.model))
             peft_config = PeftLoraConfig(
@@ -140,21 +149,21 @@ class TrainingSession:
             return float(self._build().evaluate()["eval_loss"])
 
     def _resume_point(self) -> str | None:
-        """The last checkpoint when it was written for this data and these settings;
-        otherwise the folder is cleared."""
-        record = self.checkpoints / _RECORD
-        found = sorted(
-            self.checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
-        )
-        if (
-            found
-            and record.exists()
-            and json.loads(record.read_text("utf-8")).get("fingerprint") == self.fingerprint
-        ):
-            return str(found[-1])
-        if self.checkpoints.exists() and self._build().is_world_process_zero():
-            shutil.rmtree(self.checkpoints)
-        return None
+        """The last complete checkpoint when they were written for this data and these
+        settings.  A checkpoint is complete once its ``trainer_state.json`` is there (the
+        trainer writes it last): a training killed while saving leaves one that is not."""
+        try:
+            record = json.loads((self.checkpoints / _RECORD).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("fingerprint") != self.fingerprint:
+            return None
+        complete = []
+        for folder in self.checkpoints.glob("checkpoint-*"):
+            step = folder.name.rsplit("-", 1)[-1]
+            if step.isdigit() and _readable_json(folder / "trainer_state.json"):
+                complete.append((int(step), folder))
+        return str(max(complete)[1]) if complete else None
 
     def train(
         self,
@@ -165,18 +174,27 @@ class TrainingSession:
 
         trainer = self._build()
         trainer.remove_callback(PrinterCallback)  # the harness reports progress itself
-        log = LossLog()
-        trainer.add_callback(progress_callback(log, on_step, on_eval))
+        trainer.add_callback(progress_callback(LossLog(), on_step, on_eval))
         if self.config.early_stopping:
             trainer.add_callback(EarlyStoppingCallback(self.config.early_stopping))
         resume = self._resume_point()
+        # every process has decided before the main one clears the folder of another run
+        trainer.accelerator.wait_for_everyone()
         if trainer.is_world_process_zero():
+            if resume is None:  # another run's checkpoints, or none
+                shutil.rmtree(self.checkpoints, ignore_errors=True)
+            for folder in self.checkpoints.glob("checkpoint-*"):  # half-written by a kill
+                if not _readable_json(folder / "trainer_state.json"):
+                    shutil.rmtree(folder)
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             record = {"fingerprint": self.fingerprint, "name": self.config.name}
             (self.checkpoints / _RECORD).write_text(json.dumps(record), "utf-8")
+        trainer.accelerator.wait_for_everyone()
         with _quiet_training():
             trainer.train(resume_from_checkpoint=resume)
         state = trainer.state
+        # the whole training's losses: a resumed run's callback saw only those after resuming
+        log = LossLog.from_history(list(state.log_history))
         device = str(trainer.args.device).split(":")[0]
         processes = int(os.environ.get("WORLD_SIZE", "1"))
         return Outcome(

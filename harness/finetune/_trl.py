@@ -35,6 +35,18 @@ class LossLog:
     def losses(self) -> list[float]:
         return [loss for _, loss in self.steps]
 
+    @classmethod
+    def from_history(cls, history: list[dict[str, Any]]) -> LossLog:
+        """The losses of a trainer's ``state.log_history``: of the whole training, the steps
+        before a resumed checkpoint included (the callback sees only those after it)."""
+        log = cls()
+        for entry in history:
+            if "loss" in entry and "step" in entry:
+                log.steps.append((int(entry["step"]), float(entry["loss"])))
+            if "eval_loss" in entry:
+                log.evals.append((float(entry.get("epoch") or 0.0), float(entry["eval_loss"])))
+        return log
+
 
 @dataclass(frozen=True)
 class PrefixCollator:

@@ -1,6 +1,8 @@
 """The loss curve saved with every adapter: ``loss.png`` to look at, ``loss.svg`` for the
 report.  Training loss per step (with a moving average, since single steps are noisy on
-small batches) and, when there was an evaluation split, eval loss per epoch."""
+small batches) and, when there was an evaluation split, eval loss per epoch.  In the SVG
+each series is a group named by its ``id``: ``train-loss``, ``train-loss-mean``,
+``eval-loss``."""
 
 from __future__ import annotations
 
@@ -39,10 +41,18 @@ def save_loss_curve(
         if steps:
             xs = [step for step, _ in steps]
             ys = [loss for _, loss in steps]
-            ax.plot(xs, ys, color="#9ab", linewidth=0.8, label="training loss (step)")
+            ax.plot(
+                xs, ys, color="#9ab", linewidth=0.8, label="training loss (step)", gid="train-loss"
+            )
             window = max(1, min(10, len(ys) // 10))
             if window > 1:
-                ax.plot(xs, _smooth(ys, window), color="#247", label=f"mean of {window} steps")
+                ax.plot(
+                    xs,
+                    _smooth(ys, window),
+                    color="#247",
+                    label=f"mean of {window} steps",
+                    gid="train-loss-mean",
+                )
         if evals:
             ax.plot(
                 [epoch * steps_per_epoch for epoch, _ in evals],
@@ -50,12 +60,14 @@ def save_loss_curve(
                 "o-",
                 color="#c52",
                 label="eval loss (epoch)",
+                gid="eval-loss",
             )
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss (mean over answer tokens)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if steps or evals:
+            ax.legend(fontsize=8)
         fig.tight_layout()
         paths = [folder / "loss.png", folder / "loss.svg"]
         for path in paths:

@@ -90,10 +90,12 @@ def _merge(base: str, adapter: Path, out: Path, home: Path | None) -> None:
     from peft import PeftModel
 
     from harness._hf import import_offline, quiet
-    from harness.models._local_engine import load_engine
+    from harness.finetune.lora import _base_weights
 
     transformers = import_offline("transformers")
-    weights = load_engine(base, home=home).load_info.weights_dir
+    # The base's files only: loading it as an engine would hold a second copy of the
+    # model in memory (for as long as the process lives) beside the one merged here.
+    weights = _base_weights(base, home)
     with quiet():
         model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
         tokenizer = transformers.AutoTokenizer.from_pretrained(weights)

@@ -53,4 +53,35 @@ def launch_training(config_file: Path, args: Sequence[str]) -> int:
         ) from None
     if not config_file.is_file():
         raise FinetuneError(f"{config_file}: no such accelerate config file")
+    _check_processes(config_file)
     return subprocess.call(accelerate_command(config_file, args))
+
+
+def _check_processes(config_file: Path) -> None:
+    """Refuse a config that asks for several CPU processes which accelerate would not start.
+
+    accelerate starts ``MULTI_CPU`` processes through ``mpirun`` (its ``mpirun_config``);
+    without one it runs the script once, as a single process, and says nothing.
+    """
+    import yaml
+
+    try:
+        settings = yaml.safe_load(config_file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise FinetuneError(f"{config_file}: not an accelerate config file ({error})") from None
+    if not isinstance(settings, dict):
+        raise FinetuneError(f"{config_file}: not an accelerate config file")
+    processes = settings.get("num_processes")
+    mpirun = settings.get("mpirun_config") or {}
+    if (
+        settings.get("distributed_type") == "MULTI_CPU"
+        and isinstance(processes, int)
+        and processes > 1
+        and not (isinstance(mpirun, dict) and mpirun.get("mpirun_hostfile"))
+    ):
+        raise FinetuneError(
+            f"{config_file}: MULTI_CPU with num_processes: {processes} needs mpirun "
+            "(mpirun_config: {mpirun_hostfile: ...}); without it accelerate starts one process. "
+            "On one machine, distributed_type: MULTI_GPU with use_cpu: true starts them "
+            "through torchrun (gloo)"
+        )

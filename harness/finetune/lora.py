@@ -203,15 +203,22 @@ def train_lora(
 ) -> TrainedAdapter:
     """Train a LoRA adapter on ``data`` (chat JSONL or plain text) and save it by name.
 
-    ``eval_data`` (chat JSONL) or ``config.eval_fraction`` gives an evaluation split: its
-    loss is computed each epoch, reported through ``on_eval`` and drawn on the curve, and
-    ``config.early_stopping`` stops on it.
+    ``eval_data`` (chat JSONL) or ``config.eval_fraction`` (not both) gives an evaluation
+    split: its loss is computed each epoch, reported through ``on_eval`` and drawn on the
+    curve, and ``config.early_stopping`` stops on it.
     """
     from harness.finetune._session import TrainingSession
 
     text = data.read_text("utf-8")
     if config.mode == "text" and (eval_data is not None or config.early_stopping):
         raise FinetuneError("text mode holds out its own blocks for perplexity; no eval split")
+    if eval_data is not None and config.eval_fraction > 0:
+        raise FinetuneError(
+            "give eval_fraction or an eval file, not both: the held-out examples would be "
+            "neither trained on nor evaluated"
+        )
+    if config.early_stopping and eval_data is None and config.eval_fraction <= 0:
+        raise FinetuneError("early stopping needs an eval split: eval_fraction or an eval file")
     weights = _base_weights(config.base, home)
     model, tokenizer = _load_model(weights, config, device())
     if config.mode == "chat":

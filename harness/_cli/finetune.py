@@ -4,7 +4,6 @@ cancel."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -175,12 +174,12 @@ def train(
         _train_hosted(Path(data), name, base, epochs, validation_file, not no_wait, home)
         return
     from harness.errors import HarnessError
-    from harness.finetune.launch import launch_training
+    from harness.finetune.launch import launch_training, launched_worker
     from harness.finetune.lora import LoraConfig, nested_subsets, train_lora
     from harness.models.base import ModelRef
 
     if accelerate_config is not None:
-        raise SystemExit(launch_training(accelerate_config, sys.argv[1:]))
+        raise SystemExit(launch_training(accelerate_config, _command_line()))
     try:
         ref: ModelRef | None = ModelRef.parse(base)
     except ValueError:
@@ -218,6 +217,7 @@ def train(
             (replace(config, name=f"{name}-n{size}"), subset)
             for size, subset in nested_subsets(Path(data), _sizes(sizes))
         ]
+    worker = launched_worker()  # one of several processes, not the one that reports
     for run_config, run_data in runs:
         bar = StepBar(run_config.name)
         try:
@@ -226,12 +226,30 @@ def train(
                 run_config,
                 home=home,
                 eval_data=Path(validation_file) if validation_file else None,
-                on_step=bar,
-                on_eval=bar.eval_note,
+                on_step=None if worker else bar,
+                on_eval=None if worker else bar.eval_note,
             )
         finally:
             bar.close()
-        _report(adapter)
+        if adapter.main_process:
+            _report(adapter)
+
+
+def _command_line() -> list[str]:
+    """The ``harness`` arguments of this ``finetune train`` command, rebuilt from its
+    parsed parameters (whoever called it) without ``--accelerate-config``."""
+    ctx = click.get_current_context()
+    args = ["finetune", "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == "accelerate_config" or value is None or value is False:
+            continue
+        if isinstance(param, click.Argument):
+            args.append(str(value))
+            continue
+        flag = max(param.opts, key=len)
+        args += [flag] if value is True else [flag, str(value)]
+    return args
 
 
 def _report(adapter: TrainedAdapter) -> None:

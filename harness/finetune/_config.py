@@ -3,12 +3,22 @@ machine when the config leaves them open: which modules to adapt, which precisio
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.errors import FinetuneError
 
-__all__ = ["LoraConfig", "Precision", "device", "lora_targets", "mixed_precision"]
+__all__ = [
+    "LoraConfig",
+    "Precision",
+    "device",
+    "lora_targets",
+    "mixed_precision",
+    "training_threads",
+]
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -66,3 +76,25 @@ def mixed_precision(precision: Precision, device: str) -> tuple[bool, bool]:
     if precision == "fp16" and device != "cuda":
         raise FinetuneError("precision fp16 needs a CUDA GPU; on the CPU use fp32 or bf16")
     return precision == "bf16", precision == "fp16"
+
+
+@contextmanager
+def training_threads(where: str) -> Iterator[None]:
+    """Torch's CPU threads while training on the CPU: ``$HARNESS_TORCH_THREADS``, else the
+    idle cores shared among the processes (as the inference engine chooses them; more
+    threads than free cores make every step wait on the slowest), restored afterwards
+    because the setting is process-wide."""
+    if where != "cpu":
+        yield
+        return
+    import torch
+
+    from harness.models._local_setup import _resolve_threads
+
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, _resolve_threads(None) // processes))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

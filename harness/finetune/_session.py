@@ -44,11 +44,19 @@ def _readable_json(path: Path) -> bool:
 @contextmanager
 def _quiet_training() -> Iterator[None]:
     """TRL and transformers speak through warnings and loggers; the harness shows its own
-    progress bar and messages instead."""
-    with quiet(), warnings.catch_warnings():
-        for category in (FutureWarning, UserWarning, DeprecationWarning):
-            warnings.simplefilter("ignore", category)
-        yield
+    progress bar and messages instead (datasets' "Tokenizing" bars included)."""
+    import datasets
+
+    bars = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        with quiet(), warnings.catch_warnings():
+            for category in (FutureWarning, UserWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+            yield
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
 
 
 @dataclass

@@ -9,6 +9,7 @@ the main process writes the adapter, its record and its loss curve.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from harness.errors import FinetuneError
 
-__all__ = ["accelerate_command", "launch_training"]
+__all__ = ["accelerate_command", "launch_training", "launched_worker"]
 
 
 def accelerate_command(config_file: Path, args: Sequence[str]) -> list[str]:
@@ -55,6 +56,12 @@ def launch_training(config_file: Path, args: Sequence[str]) -> int:
         raise FinetuneError(f"{config_file}: no such accelerate config file")
     _check_processes(config_file)
     return subprocess.call(accelerate_command(config_file, args))
+
+
+def launched_worker() -> bool:
+    """Whether this is one of the processes ``accelerate launch`` started, other than the
+    first: it trains its share but neither shows progress nor reports."""
+    return os.environ.get("RANK", "0") not in ("", "0")
 
 
 def _check_processes(config_file: Path) -> None:

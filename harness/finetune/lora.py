@@ -25,12 +25,12 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import FinetuneError
-from harness.finetune._config import LoraConfig, device, lora_targets
+from harness.finetune._config import LoraConfig, device, lora_targets, training_threads
 from harness.finetune._step import IGNORE
 from harness.home import adapter_dir, adapter_meta_path, harness_home
 
@@ -52,6 +52,7 @@ class TrainedAdapter:
     eval_losses: list[tuple[float, float]] = field(default_factory=list)  # (epoch, loss)
     resumed_from_step: int | None = None
     curve: list[Path] = field(default_factory=list)
+    main_process: bool = True  # under accelerate launch: the process that saved it
 
 
 def data_hash(texts: Sequence[str], config: LoraConfig) -> str:
@@ -126,6 +127,17 @@ def _text_rows(tokenizer: Any, text: str, block: int) -> list[dict[str, list[int
         for i in range(0, len(ids) - 1, block)
         if len(ids[i : i + block]) > 1
     ]
+
+
+def _with_absolute_base(config: LoraConfig) -> LoraConfig:
+    """A base given as a relative folder or file, made absolute: the adapter's record
+    (export, serving, ``local:BASE+NAME``) must find it from any working directory."""
+    from harness.models._local_engine import EMBEDDED_MODEL
+
+    path = Path(config.base).expanduser()
+    if config.base == EMBEDDED_MODEL or path.is_absolute() or not path.exists():
+        return config
+    return replace(config, base=str(path.resolve()))
 
 
 def _base_weights(base: str, home: Path | None) -> str:
@@ -219,6 +231,7 @@ def train_lora(
         )
     if config.early_stopping and eval_data is None and config.eval_fraction <= 0:
         raise FinetuneError("early stopping needs an eval split: eval_fraction or an eval file")
+    config = _with_absolute_base(config)
     weights = _base_weights(config.base, home)
     model, tokenizer = _load_model(weights, config, device())
     if config.mode == "chat":
@@ -246,13 +259,15 @@ def train_lora(
         fingerprint=data_hash([text, *extra], config),
     )
     started = time.perf_counter()
-    before = session.eval_loss() if config.mode == "text" else None
-    outcome = session.train(on_step, on_eval)
-    seconds = time.perf_counter() - started
-    after = session.eval_loss() if config.mode == "text" else None
+    with training_threads(device()):
+        before = session.eval_loss() if config.mode == "text" else None
+        outcome = session.train(on_step, on_eval)
+        seconds = time.perf_counter() - started
+        after = session.eval_loss() if config.mode == "text" else None
     target = adapter_dir(root, config.name)
     curve: list[Path] = []
-    if session.is_main_process:
+    main = session.is_main_process
+    if main:
         curve = _save(
             session, target, root, config, data, text, extra, seconds, outcome, before, after
         )
@@ -271,6 +286,7 @@ def train_lora(
         outcome.log.evals,
         outcome.resumed_from_step,
         curve,
+        main,
     )
 
 

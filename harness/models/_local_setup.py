@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness._hf import import_offline
+from harness._hf import import_offline, quiet
 from harness.errors import ModelError
 from harness.home import harness_home, models_root
 
@@ -221,8 +221,11 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
     models.mkdir(parents=True, exist_ok=True)
     transformers = _offline_transformers()
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        with quiet():  # a one-off step of a few seconds: no bars between the harness's lines
+            tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name
+            )
     except ImportError as error:  # transformers reads GGUF through the `gguf` package
         raise LocalModelError(f"{_STACK_HINT} ({error})") from error
     # A GGUF-loaded model refuses save_pretrained while it carries the GGUF "quantizer";
@@ -233,8 +236,9 @@ def convert_gguf(gguf: Path, *, home: Path | None = None) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=models))
     try:
         scratch.chmod(0o755)  # mkdtemp makes it private; the copy is an ordinary directory
-        model.save_pretrained(scratch)
-        tokenizer.save_pretrained(scratch)
+        with quiet():
+            model.save_pretrained(scratch)
+            tokenizer.save_pretrained(scratch)
         (scratch / _SOURCE_FILE).write_text(
             json.dumps(_source_record(gguf), indent=2) + "\n", encoding="utf-8"
         )

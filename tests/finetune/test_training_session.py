@@ -76,8 +76,14 @@ def _one_torch_thread() -> Iterator[None]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    saved = os.environ.get("HARNESS_TORCH_THREADS")
+    os.environ["HARNESS_TORCH_THREADS"] = "1"  # what training itself sets
     yield
     torch.set_num_threads(threads)
+    if saved is None:
+        del os.environ["HARNESS_TORCH_THREADS"]
+    else:
+        os.environ["HARNESS_TORCH_THREADS"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +333,27 @@ def test_eval_settings_that_cannot_work_are_clear_errors(tiny_base: Path, tmp_pa
     assert not (tmp_path / "home" / "adapters").exists()
 
 
+def test_relative_base_is_recorded_absolute_and_threads_are_restored(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.chdir(tiny_base.parent)
+    monkeypatch.setenv("HARNESS_TORCH_THREADS", "2")
+    seen: list[int] = []
+    adapter = train_lora(
+        _write(tmp_path / "train.jsonl", TRAIN),
+        _config(Path(tiny_base.name), "relative", epochs=1),
+        home=tmp_path / "home",
+        on_step=lambda *_: seen.append(torch.get_num_threads()),
+    )
+    assert seen and set(seen) == {2}  # $HARNESS_TORCH_THREADS while training
+    assert torch.get_num_threads() == 1  # the process's own setting afterwards
+    # export and serving find the base from any working directory
+    assert _meta(tmp_path / "home", "relative")["base"] == str(tiny_base.resolve())
+    assert adapter.model_id == f"local:{tiny_base.resolve()}+relative"
+
+
 # --------------------------------------------------------------------------- accelerate
 
 
@@ -386,9 +413,26 @@ def _launch(tiny_base: Path, tmp_path: Path, name: str, config: Path) -> tuple[P
     return home, out
 
 
-def test_accelerate_launch_on_one_cpu_process(tiny_base: Path, tmp_path: Path) -> None:
+def test_accelerate_launch_on_one_cpu_process(
+    tiny_base: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # called in-process (as a script or notebook would): the launched command is rebuilt
+    # from the parsed options, not from this process's own sys.argv (pytest's)
+    from harness._cli.main import main
+
     config = _accelerate_config(tmp_path / "one.yaml", "'NO'", 1)
-    home, out = _launch(tiny_base, tmp_path, "launched", config)
+    home = tmp_path / "home"
+    data = _write(tmp_path / "train.jsonl", TRAIN)
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                *("finetune", "train", str(data), "--base", f"local:{tiny_base}"),
+                *("--name", "launched", "--epochs", "1", "--max-length", "64"),
+                *("--home", str(home), "--accelerate-config", str(config)),
+            ]
+        )
+    out, err = capfd.readouterr()
+    assert exit_info.value.code == 0, err[-4000:]
     assert f"local:{tiny_base}+launched: 16 examples, 4 steps" in out
     meta = _meta(home, "launched")
     assert meta["processes"] == 1 and meta["device"] == "cpu" and meta["steps"] == 4
@@ -399,7 +443,8 @@ def test_accelerate_launch_on_two_cpu_processes(tiny_base: Path, tmp_path: Path)
     # accelerate starts several CPU processes on one machine through torchrun when the
     # config says MULTI_GPU with use_cpu (MULTI_CPU would need mpirun: see the next test)
     config = _accelerate_config(tmp_path / "two.yaml", "MULTI_GPU", 2)
-    home, _ = _launch(tiny_base, tmp_path, "ddp", config)
+    home, out = _launch(tiny_base, tmp_path, "ddp", config)
+    assert out.count("saved to") == 1, out  # only the main process reports
     meta = _meta(home, "ddp")
     assert meta["processes"] == 2 and meta["device"] == "2x cpu"
     assert meta["steps"] == 2  # 16 examples in batches of 4 on each of 2 processes

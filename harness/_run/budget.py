@@ -19,13 +19,15 @@ earlier attempts of a resumed run spent is counted as spent.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from harness.models.pricing import Price, PromptCounter, estimate_prompt_tokens
 from harness.results import Result
+from harness.runs import RunDir
 
-__all__ = ["Budget", "Reservation", "spent_by"]
+__all__ = ["Budget", "Reservation", "budget_limit", "spent_by"]
 
 
 @dataclass
@@ -173,3 +175,28 @@ def spent_by(results: Iterable[Result]) -> float:
         if result.cost and not result.cached:
             costs[result.key] = max(costs.get(result.key, 0.0), result.cost)
     return sum(costs.values())
+
+
+def budget_limit(max_cost: float | None, run: RunDir | None) -> float | None:
+    """A run's budget: ``--max-cost``, else (continuing ``run``) the one it was started with.
+
+    A budget holds for the whole run: a resume without ``--max-cost`` keeps the run's, and
+    one with it replaces it from then on (recorded in the run's ``run.json``).
+    """
+    if run is None:
+        return max_cost
+    stored = run.meta().get("options")
+    stored = stored if isinstance(stored, dict) else {}
+    recorded = _amount(stored.get("max_cost"))
+    if max_cost is None:
+        return recorded
+    if recorded != max_cost:
+        run.update(options={**stored, "max_cost": max_cost})
+    return max_cost
+
+
+def _amount(value: object) -> float | None:
+    """A budget read back from run.json, which may have been edited: a number, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None

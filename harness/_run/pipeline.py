@@ -10,7 +10,6 @@ run covers (cheap enough for pytest's collection). Tests drive these directly.
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from harness._lock import RunLock
 from harness._redact import register_secret
 from harness._run.batch import BatchAnswers, BatchesSubmitted
 from harness._run.batch_mode import answer_by_batch, batch_plans
-from harness._run.budget import Budget, spent_by
+from harness._run.budget import Budget, budget_limit, spent_by
 from harness._run.cache import ResponseCache, request_key
 from harness._run.checking import check_run
 from harness._run.journal import Journal
@@ -478,35 +477,17 @@ async def _batch_answers(
         cache,
         done,
         prices=plan.prices,
-        max_cost=_budget_limit(options, run),
+        max_cost=budget_limit(options.max_cost, run),
         spent=spent,
         progress=progress,
     )
 
 
-def _budget_limit(options: RunOptions, run: RunDir) -> float | None:
-    if options.max_cost is not None:
-        return options.max_cost
-    stored = run.meta().get("options")
-    return _amount(stored.get("max_cost")) if isinstance(stored, dict) else None
-
-
 def _budget(
     plan: _Plan, options: RunOptions, resumed: RunDir | None, spent: float
 ) -> Budget | None:
-    """The run's budget: ``--max-cost``, else (resuming) the one the run was started with.
-
-    A budget holds for the whole run: a resume counts what earlier attempts spent, and a
-    resume without ``--max-cost`` keeps the run's; one with it replaces it from then on.
-    """
-    limit = options.max_cost
-    if resumed is not None:
-        stored = resumed.meta().get("options")
-        stored = stored if isinstance(stored, dict) else {}
-        if limit is None:
-            limit = _amount(stored.get("max_cost"))
-        elif _amount(stored.get("max_cost")) != limit:
-            resumed.update(options={**stored, "max_cost": limit})
+    """The run's budget (see :func:`budget_limit`), with exact prompt-token counters."""
+    limit = budget_limit(options.max_cost, resumed)
     if limit is None:
         return None
     used = {t.model for t in plan.tasks}
@@ -516,10 +497,3 @@ def _budget(
         if plan.prices.get(key) is not None
     }
     return Budget(limit, plan.prices, spent=spent, counters=counters)
-
-
-def _amount(value: object) -> float | None:
-    """A budget read back from run.json, which may have been edited: a number, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) and value >= 0 else None

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from harness._cli.common import home_option
+from harness._cli.common import home_option, trust_options
 from harness._progress import StepBar
 
 if TYPE_CHECKING:
+    from harness.experiment.trust import Trust
     from harness.finetune.lora import TrainedAdapter
 
 __all__ = ["finetune"]
@@ -39,14 +40,20 @@ def finetune() -> None:
     "--validation-fraction", type=click.FloatRange(0, 0.5), default=0.1, show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@trust_options
 def prepare(
-    experiment: str, prompt_id: str | None, output: str, validation_fraction: float, seed: int
+    experiment: str,
+    prompt_id: str | None,
+    output: str,
+    validation_fraction: float,
+    seed: int,
+    trust: Trust,
 ) -> None:
     """Render the pool as chat-format JSONL in the prompt's own format, minus leaked items."""
     from harness.experiment import load_experiment
     from harness.finetune.prepare import prepare_training_data, write_jsonl
 
-    exp = load_experiment(experiment)
+    exp = load_experiment(experiment, trust=trust)
     data = prepare_training_data(exp, prompt_id, validation_fraction=validation_fraction, seed=seed)
     out = Path(output)
     write_jsonl(out, data.train)

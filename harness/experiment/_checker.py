@@ -20,7 +20,7 @@ from harness.experiment.messages import Prompt, Role, Turn
 from harness.experiment.plan import plan_variants
 from harness.experiment.schema import ExperimentSpec, ModelSpec, PoolSpec, PromptSpec, TestsSpec
 from harness.experiment.split import MIN_HELDOUT, CaseSplit, split_cases
-from harness.experiment.trust import Trust, outside_problem
+from harness.experiment.trust import Trust, local_model_paths, model_path, outside_problem
 from harness.models.base import ModelRef
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
@@ -55,6 +55,7 @@ class ExperimentChecker(ProblemCollector):
             }
             for i, model in enumerate(rules_spec.models):
                 self.check_model_options(i, model)
+            self.check_model_files(rules_spec)
         prompts_raw: list[Any] = data["prompts"] if isinstance(data.get("prompts"), list) else []
         prompt_specs = spec.prompts if spec else _parts(PromptSpec, prompts_raw)
         pool_spec = spec.examples if spec else _part(PoolSpec, data.get("examples"))
@@ -293,6 +294,28 @@ class ExperimentChecker(ProblemCollector):
                 schema_problems(exc, self.doc, options, ("models", index), also_allowed=core)
             )
 
+    def check_model_files(self, spec: ExperimentSpec) -> None:
+        """Models given as paths (``local:/models/x``, ``+./adapter``, a fine-tune's base,
+        an ``embedding_model`` folder) are files the experiment reads: inside its project
+        unless the user allows more."""
+        named: list[tuple[tuple[str | int, ...], str, list[Path]]] = []
+        for i, model in enumerate(spec.models):
+            named.append((("models", i), f"model {model.id!r}", local_model_paths(model.id)))
+        for i, tuned in enumerate(spec.finetune):
+            paths = local_model_paths(tuned.base)
+            named.append((("finetune", i, "base"), f"fine-tune base {tuned.base!r}", paths))
+        for i, selector in enumerate(spec.selectors):
+            folder = model_path(selector.embedding_model or "")
+            if folder is not None:
+                at: tuple[str | int, ...] = ("selectors", i, "embedding_model")
+                named.append((at, f"embedding_model {selector.embedding_model!r}", [folder]))
+        for where, what, paths in named:
+            for path in paths:
+                problem = outside_problem(path, self.root, self.trust, what)
+                if problem:
+                    self.error(self.at(*where), problem)
+                    break
+
     def assert_problems(self, entry: Any) -> list[str]:
         """Everything wrong with one assertion that can be known before sending."""
         from harness.checks import assert_shape_problem
@@ -306,7 +329,11 @@ class ExperimentChecker(ProblemCollector):
     def judge_model_problem(self, model: str) -> str | None:
         """Why a judge cannot use ``model``: it must be served by a known provider."""
         if model in self.model_names:
-            return None
+            return None  # one of the experiment's models, checked with them
+        for path in local_model_paths(model):
+            problem = outside_problem(path, self.root, self.trust, f"judge model {model!r}")
+            if problem:
+                return problem
         from harness.models.registry import is_known_provider, provider_names
 
         try:

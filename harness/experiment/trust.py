@@ -8,6 +8,11 @@ the command line. The defaults here are that safe floor; each flag lifts one lim
 - Files are read only inside the experiment's *project*: the nearest folder above the
   experiment file holding ``.git``, ``pyproject.toml`` or ``harness.toml``, else the
   file's own folder (symlinks resolved). Anything else: ``--allow-outside-files``.
+  That includes model files: a ``local:`` model, a fine-tune's base, a judge or an
+  ``embedding_model`` given as a path (a folder or ``.gguf`` file, relative paths from
+  the working directory, as the model loader reads them) or an adapter given as a folder
+  after ``+``. Names (``smollm2``, an adapter trained here) and hub ids (read from the
+  user's own cache) read nothing the file chose.
 - ``api_key_env`` may name only variables that look like API keys (``*_API_KEY``,
   ``*_API_TOKEN``); any other variable: ``--allow-env NAME``.
 """
@@ -22,7 +27,14 @@ from pathlib import Path
 
 from harness.experiment.schema import ExperimentSpec
 
-__all__ = ["PROJECT_MARKERS", "Trust", "key_destinations", "project_root"]
+__all__ = [
+    "PROJECT_MARKERS",
+    "Trust",
+    "key_destinations",
+    "local_model_paths",
+    "model_path",
+    "project_root",
+]
 
 PROJECT_MARKERS = (".git", "pyproject.toml", "harness.toml")
 _KEY_NAME = re.compile(r"[A-Z][A-Z0-9_]*_API_(KEY|TOKEN)")
@@ -95,3 +107,26 @@ def key_destinations(spec: ExperimentSpec) -> list[str]:
             source = "no key"
         lines.append(f"{model.key} sends {source} to {options['base_url']}")
     return lines
+
+
+def model_path(name: str) -> Path | None:
+    """The file or folder a model name reads when it is a path (see the module docstring),
+    else None for a name or hub id."""
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    if name.startswith(("/", "~", ".", "\\")) or name.endswith(".gguf"):
+        return path
+    try:
+        return path if path.exists() else None
+    except (OSError, ValueError):  # NUL bytes, names too long: not a hub id either
+        return path
+
+
+def local_model_paths(model_id: str) -> list[Path]:
+    """The paths a ``local:BASE[+ADAPTER]`` model reads (none for other providers)."""
+    provider, _, name = model_id.partition(":")
+    if provider != "local":
+        return []
+    base, _, adapter = name.partition("+")
+    return [p for p in (model_path(base), model_path(adapter)) if p is not None]

@@ -96,3 +96,92 @@ def test_dry_run_says_which_key_goes_to_the_files_own_server(
     )
     assert "sk-user-secret" not in out + err
     assert os.environ["OPENAI_API_KEY"]  # untouched
+
+
+# ----------------------------------------------------------------------------- model files
+
+MODEL_EXP = """
+name: e
+models: [{model}]
+prompts: [{{id: p, user: "{{{{ input }}}}"}}]
+tests:
+  items: [{{id: a, input: x}}]
+  assert:
+    - judge: {{rubric: polite, model: {judge}}}
+examples:
+  items: [{{id: s, input: y, output: z}}]
+selectors: [{{similar: {{method: embedding, embedding_model: {embedding}}}}}]
+shots: [1]
+finetune:
+  - {{name: tuned, base: {base}}}
+"""
+
+
+def write_model_exp(
+    folder: Path,
+    *,
+    model: str = "local:smollm2",
+    judge: str = "local:smollm2",
+    embedding: str = "all-MiniLM-L6-v2",
+    base: str = "local:smollm2",
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exp.yaml"
+    path.write_text(MODEL_EXP.format(model=model, judge=judge, embedding=embedding, base=base))
+    return path
+
+
+def outside_errors(path: Path, trust: Trust | None = None) -> list[str]:
+    return [e for e in errors(path, trust) if "outside this experiment's project" in e]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "line"),
+    [
+        ("model", "local:{outside}", 3),  # a model folder
+        ("model", "local:{outside}/base.gguf", 3),  # a GGUF file
+        ("model", "local:smollm2+{outside}", 3),  # an adapter folder after +
+        ("model", "local:smollm2+../../../adapters/x", 3),  # out of the harness home
+        ("judge", "local:{outside}", 8),
+        ("base", "local:{outside}", 14),  # a fine-tune's base
+        ("embedding", "{outside}", 11),
+    ],
+)
+def test_model_paths_outside_the_project_need_consent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str, line: int
+) -> None:
+    outside = tmp_path / "outside-models"
+    (outside / "model").mkdir(parents=True)
+    project = tmp_path / "received"
+    monkeypatch.chdir(tmp_path)  # relative paths are read from the working directory
+    path = write_model_exp(project, **{field: value.format(outside=outside / "model")})
+    found = outside_errors(path)
+    assert len(found) == 1 and found[0].startswith(f"{line}:"), errors(path)
+    assert "--allow-outside-files" in found[0]
+    assert outside_errors(path, Trust(outside_files=True)) == []
+
+
+def test_model_names_hub_ids_and_folders_inside_the_project_are_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "models" / "tiny").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    monkeypatch.chdir(project)
+    for settings in (
+        {},  # the embedded model, an adapter trained here, a hub id in the user's cache
+        {"model": "local:HuggingFaceTB/SmolLM2-135M-Instruct+date-lora"},
+        {"model": "local:./models/tiny", "base": "local:models/tiny"},
+        {"judge": f"local:{project / 'models' / 'tiny'}", "embedding": "./models/tiny"},
+    ):
+        path = write_model_exp(project / "experiments", **settings)
+        assert outside_errors(path) == [], settings
+
+
+def test_the_cli_refuses_an_outside_model_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_model_exp(tmp_path / "received", model="local:/etc")
+    code, _, err = run(["run", str(path)], capsys)
+    assert code == 2 and "exp.yaml:3:" in err and "--allow-outside-files" in err
+    assert "Traceback" not in err

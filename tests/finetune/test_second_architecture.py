@@ -133,6 +133,8 @@ def test_qwen2_adapter_trains_on_its_own_template_and_wins_the_experiment(
     trained: Trained, tmp_path: Path
 ) -> None:
     from harness import run
+    from harness.errors import ExperimentError
+    from harness.experiment import Trust
     from harness.finetune.lora import IGNORE, chat_features
     from harness.home import adapter_dir
     from harness.models._local_engine import load_engine
@@ -162,7 +164,10 @@ def test_qwen2_adapter_trains_on_its_own_template_and_wins_the_experiment(
         ),
         "utf-8",
     )
-    result = run(experiment, home=trained.home, progress=False, allow_python=False)
+    # the base is a folder outside the experiment's project: read only with the user's consent
+    with pytest.raises(ExperimentError, match="--allow-outside-files"):
+        run(experiment, home=trained.home, progress=False)
+    result = run(experiment, home=trained.home, progress=False, trust=Trust(outside_files=True))
     assert not result.aborted
     by_model: dict[str, list[Any]] = {}
     for r in result.results:

@@ -945,6 +945,27 @@ case(
     links={"data.jsonl": "real.jsonl"},
 )
 
+# -- model files: a `local:` path, an adapter folder, a fine-tune's base ----------------
+case("model-folder-outside", exp("models: [local:/etc]\n"), OUTSIDE_ERR, line="models:")
+case("model-gguf-outside", exp("models: [local:/etc/passwd.gguf]\n"), OUTSIDE_ERR, line="models:")
+case(
+    "model-adapter-traversal",
+    exp('models: ["local:smollm2+../../../../../../../../etc"]\n'),
+    OUTSIDE_ERR,
+    line="models:",
+)
+case(
+    "finetune-base-outside",
+    {
+        "exp.yaml": exp(
+            "examples:\n  file: pool.jsonl\nfinetune:\n  - {name: t, base: 'local:/etc'}\n"
+        ),
+        "pool.jsonl": POOL_ROWS,
+    },
+    OUTSIDE_ERR,
+    line="base:",
+)
+
 
 def main() -> None:
     names = [c.name for c in CASES]

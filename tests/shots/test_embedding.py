@@ -150,7 +150,8 @@ def test_missing_model_is_a_located_validation_error(
         .index("  - similar: {method: embedding, embedding_model: MODEL}")
     )
     for command in ("validate", "render"):
-        code, _, err = run([command, str(path)], capsys)
+        # a folder outside the project: allowed here, so the missing model is the problem
+        code, _, err = run([command, str(path), "--allow-outside-files"], capsys)
         assert code == 2, err
         assert err.count("error:") == 1, err  # the only problem: the model
         assert f"exp.yaml:{line + 1}:5: error: embedding_model '/nonexistent/model'" in err

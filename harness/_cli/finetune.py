@@ -373,3 +373,5 @@ def export(name: str, fmt: str, output: Path, home: Path | None) -> None:
         click.echo(f"or evaluate it here as the model local:{exported.path}")
     if fmt == "gguf":
         click.echo(f"or with llama.cpp: llama-server -m {exported.base} --lora {exported.path}")
+    if exported.note:
+        click.echo(exported.note)

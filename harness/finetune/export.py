@@ -39,6 +39,7 @@ class Exported:
     format: str
     base: str  # the base model as a server names it
     serve: str  # a command line that serves it
+    note: str | None = None  # what the user must do first, if anything
 
 
 def export_adapter(
@@ -102,8 +103,9 @@ def _merge(base: str, adapter: Path, out: Path, home: Path | None) -> None:
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with quiet():
         merged.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
 
 
 def _export_gguf(
@@ -123,7 +125,14 @@ def _export_gguf(
     # A base without a GGUF file is served once converted by llama.cpp's convert_hf_to_gguf.py.
     model = str(base_gguf) if base_gguf is not None else "BASE.gguf"
     serve = f"python -m llama_cpp.server --model {model} --lora_path {written.path.resolve()}"
-    return Exported(written.path, "gguf", model, serve)
+    note = None
+    if base_gguf is None:
+        folder = Path(base).expanduser().resolve()
+        note = (
+            "BASE.gguf is the base model converted by llama.cpp: "
+            f"python convert_hf_to_gguf.py {folder} --outfile BASE.gguf"
+        )
+    return Exported(written.path, "gguf", model, serve, note)
 
 
 def _base_config(base: str, home: Path) -> tuple[Path, Path | None]:

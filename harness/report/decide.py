@@ -33,7 +33,7 @@ from tabulate import tabulate
 
 from harness.errors import FinetuneError
 from harness.experiment import Variant
-from harness.home import adapter_meta_path, harness_home, hosted_jobs_path
+from harness.home import adapter_meta_path, exported_training, harness_home, hosted_jobs_path
 from harness.models.pricing import DEFAULT_CPU_HOUR_PRICE
 from harness.report.summary import Summary, VariantSummary, case_scores, is_finetuned
 from harness.results import Result
@@ -103,6 +103,9 @@ def adapter_of(variant: Variant) -> tuple[str, bool] | None:
         return variant.adapter, True
     if variant.model.startswith("local:") and "+" in variant.model:
         return variant.model.split("+", 1)[1], False
+    merged = exported_training(variant.model)
+    if merged is not None:
+        return str(merged["exported_from"]), False
     return None
 
 
@@ -182,7 +185,8 @@ def _training_cost(
     model_id = variant.model
     adapter = adapter_of(variant)
     if adapter is not None:
-        data = _adapter_meta(*adapter, home)
+        # the training record in the harness home, else the one a merged export carries
+        data = _adapter_meta(*adapter, home) or exported_training(model_id)
         if data is None:
             return None, "local training (time not recorded)"
         seconds, device = float(data["seconds"]), str(data.get("device", "cpu"))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.experiment import DEV, HELDOUT, Variant
+from harness.home import exported_training
 from harness.results import Result
 from harness.stats import Paired, Rate, holm, paired_comparison, pass_rate
 
@@ -208,8 +209,11 @@ def summarize_run(
 def is_finetuned(variant: Variant) -> bool:
     """A variant of a fine-tuned model: a local LoRA adapter (``local:BASE+ADAPTER``), a
     hosted ``ft:`` model, or a model that serves an adapter trained here (its ``adapter``
-    option: ``openai:date-lora`` on a vLLM or llama.cpp server)."""
-    return variant.adapter is not None or "+" in variant.model or ":ft:" in variant.model
+    option: ``openai:date-lora`` on a vLLM or llama.cpp server), or a merged export of one
+    (``local:FOLDER`` whose folder records the training run)."""
+    if variant.adapter is not None or "+" in variant.model or ":ft:" in variant.model:
+        return True
+    return exported_training(variant.model) is not None
 
 
 def heldout_candidates(dev: Summary) -> list[str]:

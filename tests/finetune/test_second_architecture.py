@@ -259,6 +259,9 @@ def test_qwen2_adapter_exports_as_peft_merged_and_gguf(trained: Trained, tmp_pat
 
     # gguf: llama.cpp's LoRA adapter for the qwen2 architecture, q/k left unpermuted.
     exported = export_adapter(ADAPTER, "gguf", tmp_path / "gguf", home=trained.home)
+    # a base without a GGUF file of its own: the user is told how llama.cpp converts it
+    assert exported.base == "BASE.gguf" and exported.note is not None
+    assert f"convert_hf_to_gguf.py {trained.base.resolve()} --outfile BASE.gguf" in exported.note
     reader = gguf.GGUFReader(exported.path)
     fields = {name: field.contents() for name, field in reader.fields.items()}
     assert fields["general.architecture"] == "qwen2"

@@ -95,6 +95,29 @@ def test_break_even_from_the_recorded_machine_time(tmp_path: Path) -> None:
     assert "of them cached" not in text
 
 
+def test_a_merged_export_is_the_fine_tuned_model_of_its_training_run(tmp_path: Path) -> None:
+    # `harness finetune export --format merged` leaves the training record in the model
+    # folder: the merged model is that run's fine-tuned model even on another machine (a
+    # home without the adapter), never a "prompt" that could win as the best prompt
+    folder = tmp_path / "date-merged"
+    folder.mkdir()
+    record = {"seconds": 60.0, "examples": 77, "device": "cpu", "exported_from": "date-lora"}
+    (folder / "harness.json").write_text(json.dumps({**record, "format": "merged"}), "utf-8")
+    merged = Variant(f"terse/k0/local:{folder}", "terse", 0, None, None, f"local:{folder}")
+    assert is_finetuned(merged) and not is_finetuned(PROMPT)
+    results = _answers(PROMPT, [True, False, True, False], BEST_S) + _answers(
+        merged, [True] * 4, TUNED_S
+    )
+    summary, selection = summarize_run([PROMPT, merged], results)
+    text = decide(_Run(summary, results, selection), tmp_path / "other-home").text
+    assert f"{PROMPT.id} (best prompt)" in text
+    assert "$0.0017 (60 s of local cpu training on 77 examples" in text
+    assert _breakeven(text, merged.id) != "—"
+    # a plain model folder (no record, or one that is not an export's) is a base model
+    (folder / "harness.json").write_text(json.dumps(record | {"exported_from": 3}), "utf-8")
+    assert not is_finetuned(merged)
+
+
 def test_compute_price_scales_costs_and_keeps_a_one_machine_break_even(tmp_path: Path) -> None:
     _write_adapter(tmp_path, "lora", seconds=118.0)
     default, _ = _decide(tmp_path)

@@ -148,6 +148,11 @@ def _base_weights(base: str, home: Path | None) -> str:
         return str(convert_gguf(embedded_gguf_path(), home=home))
     if base.endswith(".gguf"):
         return str(convert_gguf(Path(base).expanduser(), home=home))
+    if base.startswith(("/", "~", ".")) and not Path(base).expanduser().is_dir():
+        raise FinetuneError(
+            f"no model folder at {base}: the base is a Hugging Face model folder, a .gguf "
+            "file, or a hub id already in your Hugging Face cache"
+        )
     return base
 
 

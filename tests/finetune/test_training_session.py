@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -331,6 +332,13 @@ def test_eval_settings_that_cannot_work_are_clear_errors(tiny_base: Path, tmp_pa
             eval_data=data,
         )
     assert not (tmp_path / "home" / "adapters").exists()
+
+
+def test_a_missing_base_folder_is_named(tmp_path: Path) -> None:
+    data = _write(tmp_path / "train.jsonl", TRAIN)
+    for base in (str(tmp_path / "no-such-model"), "./no-such-model"):
+        with pytest.raises(FinetuneError, match=f"no model folder at {re.escape(base)}"):
+            train_lora(data, LoraConfig(name="x", base=base), home=tmp_path / "home")
 
 
 def test_relative_base_is_recorded_absolute_and_threads_are_restored(

@@ -20,7 +20,7 @@ from typing import Any
 from harness.home import report_path
 from harness.report.run_report import RunReport
 from harness.report.summary import Summary
-from harness.report.svg import curve_svg
+from harness.report.svg import curve_svg, loss_svg
 from harness.report.table import report_json, split_title, table_footer, table_rows
 
 __all__ = ["render_html", "report_data", "write_html"]
@@ -157,6 +157,7 @@ def render_html(report: RunReport) -> str:
         runner_up=next((v.vs_best for v in report.summary.variants if not v.is_best), None),
         curve=curve_svg(report.curve, "pass rate vs shots (95% bands)"),
         decision=report.decision.text if report.decision else None,
+        training=[{"caption": t.caption, "svg": loss_svg(t)} for t in report.training],
         split_title=split_title(report.summary, report.selection),
         selection=_selection(report),
         against=report.against,

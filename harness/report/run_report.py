@@ -21,6 +21,7 @@ from harness.report.compare import RunComparison, pair_runs
 from harness.report.curve import CurvePoint, learning_curve
 from harness.report.decide import Decision, decide
 from harness.report.summary import Summary, case_scores, is_finetuned, summarize_run
+from harness.report.training import TrainingRecord, training_records
 from harness.results import Result
 from harness.run_requests import RequestLog, read_requests
 from harness.runs import RunDir
@@ -47,6 +48,7 @@ class RunReport:
     decision: Decision | None = None
     against: RunComparison | None = None
     selection: Summary | None = None  # a split run's dev table: how the winner was chosen
+    training: list[TrainingRecord] = field(default_factory=list)  # its adapters' training
 
     @property
     def status(self) -> str:
@@ -115,8 +117,9 @@ def load_run_report(
             baseline=baseline if isinstance(baseline, str) else None,
             min_pass_rate=_threshold(meta),
         )
-    decision = None
+    decision, training = None, []
     if any(is_finetuned(v) for v in variants):
+        training = training_records(variants, home)
         try:
             decision = decide(_Decidable(summary, results, selection), home)
         except FinetuneError as exc:  # a served adapter not trained here: said, not fatal
@@ -133,6 +136,7 @@ def load_run_report(
         decision=decision,
         against=pair_runs(against, run) if against is not None else None,
         selection=selection,
+        training=training,
     )
 
 

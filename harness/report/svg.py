@@ -1,4 +1,5 @@
-"""The learning curve as inline SVG: pass rate by shots, one line per prompt × selector.
+"""The report's charts as inline SVG: the learning curve (pass rate by shots, one line per
+prompt × selector) and each adapter's training loss (with its eval loss per epoch).
 
 Drawn by hand rather than by matplotlib so the report stays small and its text stays text
 (selectable, searchable, readable at any zoom). Each line has its 95% band; every point
@@ -7,13 +8,15 @@ carries a ``<title>`` with its exact numbers, shown on hover.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from html import escape
 
 from harness.report.curve import CurvePoint
+from harness.report.training import TrainingRecord
 
-__all__ = ["curve_svg"]
+__all__ = ["curve_svg", "loss_svg"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 _COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000")
@@ -88,3 +91,62 @@ def curve_svg(points: Sequence[CurvePoint], title: str = "pass rate vs shots") -
 
 def _clip(text: str, limit: int = 26) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def loss_svg(record: TrainingRecord) -> str:
+    """An ``<svg>`` element: training loss by epoch (each optimizer step a point of the
+    line) and the eval loss at the end of each epoch, as dots."""
+    losses, evals = record.losses, record.evals
+    top = max([*losses, *(loss for _, loss in evals)]) * 1.05 or 1.0
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    per_step = record.epochs / len(losses)
+
+    def x(epoch: float) -> float:
+        return _LEFT + epoch / record.epochs * plot_w
+
+    def y(loss: float) -> float:
+        return _TOP + (1 - loss / top) * plot_h
+
+    title = f"{record.adapter}: training loss"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" role="img" '
+        f'class="curve loss" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        '<g class="grid">',
+    ]
+    for tick in (0, top / 4, top / 2, 3 * top / 4, top):
+        out.append(
+            f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
+            f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+        )
+    step = max(1, math.ceil(record.epochs / 10))
+    for epoch in range(0, math.floor(record.epochs) + 1, step):
+        out.append(
+            f'<text x="{x(epoch):.1f}" y="{_TOP + plot_h + 18}" text-anchor="middle">{epoch}</text>'
+        )
+    out.append(
+        f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_H - 6}" text-anchor="middle">epoch</text>'
+        f'<text transform="translate(14 {_TOP + plot_h / 2:.1f}) rotate(-90)" '
+        'text-anchor="middle">loss</text></g>'
+    )
+    path = " ".join(f"{x((i + 1) * per_step):.1f},{y(v):.1f}" for i, v in enumerate(losses))
+    out.append(
+        f'<g class="series" id="train-loss" style="color:{_COLOURS[0]}"><title>training loss'
+        f'</title><polyline points="{path}"/>'
+        f'<line x1="{_W - _RIGHT + 16}" x2="{_W - _RIGHT + 36}" y1="{_TOP + 10}" '
+        f'y2="{_TOP + 10}"/><text class="legend" x="{_W - _RIGHT + 42}" y="{_TOP + 14}">'
+        "training loss</text></g>"
+    )
+    if evals:
+        out.append(f'<g class="series" id="eval-loss" style="color:{_COLOURS[1]}">')
+        for at, loss in evals:
+            tip = f"epoch {at:g}: eval loss {loss:.4f}"
+            out.append(
+                f'<circle cx="{x(at):.1f}" cy="{y(loss):.1f}" r="4">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        out.append(
+            f'<circle cx="{_W - _RIGHT + 26}" cy="{_TOP + 30}" r="4"/><text class="legend" '
+            f'x="{_W - _RIGHT + 42}" y="{_TOP + 34}">eval loss</text></g>'
+        )
+    out.append("</svg>")
+    return "".join(out)

@@ -40,6 +40,8 @@ def _write_adapter(home: Path, name: str, seconds: float, device: str = "cpu") -
     path = adapter_meta_path(home, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"base": "smollm2", "seconds": seconds, "examples": 77, "device": device, "steps": 60}
+    meta |= {"losses": [1.0 / (1 + i) for i in range(60)], "eval_losses": [[1, 0.3], [2, 0.2]]}
+    meta |= {"config": {"epochs": 2}}
     path.write_text(json.dumps(meta), "utf-8")
 
 
@@ -248,6 +250,13 @@ def test_a_served_adapter_is_the_fine_tuned_model_of_its_training_run(
     assert "$0.0500 (90 s of local cpu training on 77 examples at $2/h)" in out
     assert "openai:date-lora $2/h (compute_price of openai:date-lora)" in out
     assert "Recommendation: Fine-tune." in out
+    # the report shows how the served adapter was trained: its loss curve, drawn from the
+    # training record (60 steps over 2 epochs, eval loss after each)
+    page = Path(out.rsplit("report: ", 1)[1].strip()).read_text("utf-8")
+    training = page.split('<section id="training">', 1)[1].split("</section>", 1)[0]
+    assert "date-lora: 77 examples; 60 steps; 90 s on cpu; eval loss 0.3000, 0.2000" in training
+    assert training.count("<svg") == 1 and 'id="train-loss"' in training
+    assert training.count("<circle") == 3  # two eval points and the legend's
     # the break-even from the run's records: tokens for the prompt, machine time for the
     # served adapter (its share of the time the server had this run's requests in flight)
     outcome = run_experiment(load_experiment(path), RunOptions(home=home, progress=False))

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+
 __all__ = [
+    "ADAPTER_NAME",
     "adapter_dir",
     "adapter_meta_path",
     "adapters_root",
@@ -82,8 +86,18 @@ def adapters_root(home: Path) -> Path:
     return home / "adapters"
 
 
+ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+@-]{0,199}")
+"""An adapter's name: the last part of ``local:BASE+NAME`` and a folder under ``adapters/``,
+so never a path (no separators, nothing that climbs out of the folder)."""
+
+
 def adapter_dir(home: Path, name: str) -> Path:
     """One named adapter's folder (the weights peft saves, and ``harness.json``)."""
+    if not ADAPTER_NAME.fullmatch(name):
+        raise HarnessError(
+            f"adapter name {name!r} must start with a letter or digit and use only letters, "
+            "digits and _ . : + @ - (it names a folder under the harness home's adapters/)"
+        )
     return adapters_root(home) / name
 
 

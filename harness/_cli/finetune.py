@@ -226,18 +226,19 @@ def train(
         ]
     worker = launched_worker()  # one of several processes, not the one that reports
     for run_config, run_data in runs:
-        bar = StepBar(run_config.name)
+        bar = None if worker else StepBar(run_config.name)
         try:
             adapter = train_lora(
                 run_data,
                 run_config,
                 home=home,
                 eval_data=Path(validation_file) if validation_file else None,
-                on_step=None if worker else bar,
-                on_eval=None if worker else bar.eval_note,
+                on_step=bar,
+                on_eval=bar.eval_note if bar is not None else None,
             )
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
         if adapter.main_process:
             _report(adapter)
 
@@ -313,9 +314,12 @@ def _sizes(raw: str | None) -> Sequence[int]:
     if not raw:
         return ()
     try:
-        return sorted({int(x) for x in raw.split(",") if x.strip()})
+        sizes = sorted({int(x) for x in raw.split(",") if x.strip()})
     except ValueError:
-        raise click.BadParameter(f"--sizes must be integers like 10,25,50, not {raw!r}") from None
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise click.BadParameter(f"--sizes must be positive integers like 10,25,50, not {raw!r}")
+    return sizes
 
 
 @finetune.command()

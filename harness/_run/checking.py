@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from harness.checks.evaluate import ArgRenderer, check_result
 from harness.checks.judge import judge_messages, judge_model, parse_verdict
 from harness.errors import HarnessError
 from harness.experiment import Experiment, ModelSpec
+from harness.experiment.trust import local_model_paths
 from harness.models.base import GenerationParams, ModelRequest
 from harness.models.pricing import price_for
 from harness.models.registry import create_provider, model_identity
@@ -141,6 +142,12 @@ def _judge(
             try:
                 arg = args.render(raw, case.vars)
                 model = judge_model(arg)
+                if model not in known and _rendered_path(raw, model):
+                    raise HarnessError(
+                        f"judge model {model!r} is a path made by a template; a file may "
+                        "only name model files it was checked for: write it out, or list it "
+                        "in models:"
+                    )
                 spec = specs.get(model) or known.get(model) or ModelSpec.model_validate(model)
                 specs[model] = spec
                 identity = model_identity(spec.ref, spec.options)
@@ -169,6 +176,14 @@ def _judge(
         for owner in owned:
             verdicts[owner] = verdict
     return verdicts, len(tasks) + len(refused)
+
+
+def _rendered_path(raw: object, model: str) -> bool:
+    """Whether a templated judge model renders to a model file: a path the validation could
+    not check against the project (templates may draw at random), so never loaded."""
+    written = raw.get("model") if isinstance(raw, Mapping) else None
+    templated = isinstance(written, str) and ("{{" in written or "{%" in written)
+    return templated and bool(local_model_paths(model))
 
 
 def _judge_params(spec: ModelSpec, *, structured: bool) -> GenerationParams:

@@ -21,6 +21,7 @@ from harness.experiment.plan import plan_variants
 from harness.experiment.schema import ExperimentSpec, ModelSpec, PoolSpec, PromptSpec, TestsSpec
 from harness.experiment.split import MIN_HELDOUT, CaseSplit, split_cases
 from harness.experiment.trust import Trust, local_model_paths, model_path, outside_problem
+from harness.home import ADAPTER_NAME
 from harness.models.base import ModelRef
 from harness.templating import CompiledTemplate, TemplateError, compile_template
 
@@ -309,6 +310,16 @@ class ExperimentChecker(ProblemCollector):
             if folder is not None:
                 at: tuple[str | int, ...] = ("selectors", i, "embedding_model")
                 named.append((at, f"embedding_model {selector.embedding_model!r}", [folder]))
+        for i, model in enumerate(spec.models):
+            provider, _, name = model.id.partition(":")
+            adapter = name.partition("+")[2]
+            named_adapter = provider == "local" and adapter and model_path(adapter) is None
+            if named_adapter and not ADAPTER_NAME.fullmatch(adapter):
+                self.error(
+                    self.at("models", i),
+                    f"adapter {adapter!r} in {model.id!r} is neither a folder nor the name "
+                    "of an adapter trained here (letters, digits and _ . : + @ -)",
+                )
         for where, what, paths in named:
             for path in paths:
                 problem = outside_problem(path, self.root, self.trust, what)

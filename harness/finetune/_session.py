@@ -31,6 +31,7 @@ class Outcome:
     log: LossLog
     stopped_early: bool = False
     resumed_from_step: int | None = None
+    seconds_before: float = 0.0  # training time of the killed run(s) this one resumed
 
 
 def _readable_json(path: Path) -> bool:
@@ -39,6 +40,39 @@ def _readable_json(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+_ELAPSED = "harness-elapsed.json"
+
+
+def _elapsed(checkpoint: str | None) -> float:
+    """The training seconds a checkpoint records (0 for none): a resumed training's cost
+    counts the time the killed run spent reaching it."""
+    if checkpoint is None:
+        return 0.0
+    try:
+        seconds = json.loads((Path(checkpoint) / _ELAPSED).read_text("utf-8"))["seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+
+
+def _elapsed_callback(checkpoints: Path, before: float) -> Any:
+    """A ``TrainerCallback`` that writes the training time so far into each checkpoint."""
+    import time
+
+    from transformers import TrainerCallback
+
+    started = time.perf_counter()
+
+    class Elapsed(TrainerCallback):  # type: ignore[misc,unused-ignore]
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = checkpoints / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                seconds = before + time.perf_counter() - started
+                (folder / _ELAPSED).write_text(json.dumps({"seconds": seconds}), "utf-8")
+
+    return Elapsed()
 
 
 @contextmanager
@@ -198,6 +232,8 @@ class TrainingSession:
             record = {"fingerprint": self.fingerprint, "name": self.config.name}
             (self.checkpoints / _RECORD).write_text(json.dumps(record), "utf-8")
         trainer.accelerator.wait_for_everyone()
+        before = _elapsed(resume)
+        trainer.add_callback(_elapsed_callback(self.checkpoints, before))
         with _quiet_training():
             trainer.train(resume_from_checkpoint=resume)
         state = trainer.state
@@ -212,6 +248,7 @@ class TrainingSession:
             log=log,
             stopped_early=state.global_step < state.max_steps,
             resumed_from_step=int(resume.rsplit("-", 1)[-1]) if resume else None,
+            seconds_before=before,
         )
 
     def save_adapter(self, target: Path) -> None:

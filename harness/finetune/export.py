@@ -66,6 +66,8 @@ def export_adapter(
     meta = json.loads(meta_path.read_text("utf-8"))
     base = str(meta.get("base") or "smollm2")
     hub = EMBEDDED_HUB_ID if base == "smollm2" else base
+    if out.exists() and not out.is_dir():
+        raise FinetuneError(f"{out} is a file: -o names a folder to write the export into")
     if out.exists() and any(out.iterdir()):
         raise FinetuneError(f"{out} exists and is not empty: choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -97,9 +99,12 @@ def _merge(base: str, adapter: Path, out: Path, home: Path | None) -> None:
     # The base's files only: loading it as an engine would hold a second copy of the
     # model in memory (for as long as the process lives) beside the one merged here.
     weights = _base_weights(base, home)
-    with quiet():
-        model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
+    try:
+        with quiet():
+            model = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
+    except (OSError, ValueError) as error:
+        raise FinetuneError(f"cannot load the adapter's base {base!r}: {error}") from error
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

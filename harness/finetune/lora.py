@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import FinetuneError
-from harness.finetune._config import LoraConfig, device, lora_targets, training_threads
+from harness.finetune._config import (
+    LoraConfig,
+    device,
+    lora_targets,
+    mixed_precision,
+    training_threads,
+)
 from harness.finetune._step import IGNORE
 from harness.home import adapter_dir, adapter_meta_path, harness_home
 
@@ -72,7 +78,10 @@ def nested_subsets(data: Path, sizes: Sequence[int]) -> list[tuple[int, Path]]:
     out = []
     for size in sizes:
         subset = data.with_name(f"{data.stem}.n{size}{data.suffix}")
-        subset.write_text("\n".join(lines[:size]) + "\n", "utf-8")
+        # written whole, then renamed: processes under accelerate launch all write it
+        scratch = subset.with_name(f".{subset.name}.{os.getpid()}.tmp")
+        scratch.write_text("\n".join(lines[:size]) + "\n", "utf-8")
+        os.replace(scratch, subset)
         out.append((size, subset))
     return out
 
@@ -114,6 +123,8 @@ def _chat_rows(data: Path) -> list[dict[str, Any]]:
             raise FinetuneError(
                 f"{data}:{number}: not a chat example ({{'messages': [...]}})"
             ) from None
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise FinetuneError(f"{data}:{number}: messages must be a list of {{role, content}}")
         if not messages or messages[-1].get("role") != "assistant":
             raise FinetuneError(f"{data}:{number}: the last message must be the assistant's")
         rows.append({"prompt": messages[:-1], "completion": messages[-1:]})
@@ -177,10 +188,12 @@ def _load_model(weights: str, config: LoraConfig, device: str) -> tuple[Any, Any
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
         )
-    half = config.precision in ("bf16", "fp16") or (config.precision == "auto" and device == "cuda")
-    dtype = torch.bfloat16 if half and config.precision != "fp16" else torch.float32
-    if config.precision == "fp16":
-        dtype = torch.float16
+        # 4-bit weights are placed when loaded: each process's on its own GPU
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    # the weights in the precision training computes in: auto is bf16 only on a GPU that
+    # has it (a T4 or V100 trains in float32), as mixed_precision decides for the trainer
+    bf16, fp16 = mixed_precision(config.precision, device)
+    dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
     try:
         with quiet():
             tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
@@ -226,6 +239,12 @@ def train_lora(
     """
     from harness.finetune._session import TrainingSession
 
+    adapter_dir(harness_home(home), config.name)  # a name, not a path: said before loading
+    if "+" in config.base:
+        raise FinetuneError(
+            f"base {config.base!r}: a '+' would end the base in local:BASE+{config.name}; "
+            "rename or link the model folder without it"
+        )
     text = data.read_text("utf-8")
     if config.mode == "text" and (eval_data is not None or config.early_stopping):
         raise FinetuneError("text mode holds out its own blocks for perplexity; no eval split")
@@ -236,15 +255,15 @@ def train_lora(
         )
     if config.early_stopping and eval_data is None and config.eval_fraction <= 0:
         raise FinetuneError("early stopping needs an eval split: eval_fraction or an eval file")
-    config = _with_absolute_base(config)
-    weights = _base_weights(config.base, home)
-    model, tokenizer = _load_model(weights, config, device())
-    if config.mode == "chat":
+    if config.mode == "chat":  # read before the model loads: a bad line is said at once
         rows = _chat_rows(data)
         train_rows, eval_rows = _split_eval(rows, config.eval_fraction, config.seed)
         if eval_data is not None:
             eval_rows = _chat_rows(eval_data)
-    else:
+    config = _with_absolute_base(config)
+    weights = _base_weights(config.base, home)
+    model, tokenizer = _load_model(weights, config, device())
+    if config.mode == "text":
         blocks = _text_rows(tokenizer, text, config.max_length)
         cut = max(1, len(blocks) // 10)
         train_rows, eval_rows = blocks[cut:], blocks[:cut]
@@ -267,7 +286,7 @@ def train_lora(
     with training_threads(device()):
         before = session.eval_loss() if config.mode == "text" else None
         outcome = session.train(on_step, on_eval)
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started + outcome.seconds_before
         after = session.eval_loss() if config.mode == "text" else None
     target = adapter_dir(root, config.name)
     curve: list[Path] = []

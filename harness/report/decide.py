@@ -171,8 +171,11 @@ def _adapter_meta(name: str, explicit: bool, home: Path) -> dict[str, Any] | Non
         if explicit:
             require_adapters([name], home)
         return None
-    data: dict[str, Any] = json.loads(meta.read_text("utf-8"))
-    return data
+    try:
+        data = json.loads(meta.read_text("utf-8"))
+    except (OSError, ValueError):  # a damaged record: the cost is unknown, not a crash
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _training_cost(
@@ -185,13 +188,17 @@ def _training_cost(
     model_id = variant.model
     adapter = adapter_of(variant)
     if adapter is not None:
-        # the training record in the harness home, else the one a merged export carries
-        data = _adapter_meta(*adapter, home) or exported_training(model_id)
-        if data is None:
+        # a merged export's own record (its folder), else the adapter's in the harness home
+        data = exported_training(model_id) or _adapter_meta(*adapter, home)
+        seconds = data.get("seconds") if data is not None else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             return None, "local training (time not recorded)"
-        seconds, device = float(data["seconds"]), str(data.get("device", "cpu"))
-        done = f"{seconds:.0f} s of local {device} training on {data['examples']} examples"
-        if price is None and device == "cpu":
+        assert data is not None
+        device = str(data.get("device", "cpu"))[:40]
+        examples = data.get("examples")
+        size = f" on {examples} examples" if isinstance(examples, int) else ""
+        done = f"{seconds:.0f} s of local {device} training{size}"
+        if price is None and device.endswith("cpu"):  # "cpu", or "2x cpu" under accelerate
             price = (DEFAULT_CPU_HOUR_PRICE, "default CPU price")
         if price is None:
             return None, f"{done} (set compute_price to price it)"

@@ -58,7 +58,7 @@ def training_records(variants: Iterable[Variant], home: Path | None = None) -> l
         if adapter is None or adapter[0] in found:
             continue
         name = adapter[0]
-        record = _read(adapter_meta_path(root, name)) or exported_training(variant.model)
+        record = exported_training(variant.model) or _read(adapter_meta_path(root, name))
         parsed = _parse(name, record) if record is not None else None
         if parsed is not None:
             found[name] = parsed

@@ -184,3 +184,22 @@ def test_received_module_beside_the_file_never_shadows_a_dependency(
     for result in list_runs(tmp_path / "h")[-1].results():
         assert result.error is None
         assert [c.passed for c in result.checks if c.name == "python"] == [True]
+
+
+@pytest.mark.parametrize(
+    "judge", ["local:{{ '/etc' }}", "local:smollm2+{{ '../../outside' }}", "local:{{ '~' }}"]
+)
+def test_a_judge_model_path_made_by_a_template_is_never_loaded(
+    make_experiment: MakeExperiment,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    judge: str,
+) -> None:
+    # validation cannot check what a template renders (it may draw at random), so a
+    # rendered model path is refused when the judge is asked, as that result's error
+    path = make_experiment(1, extra=f'  assert:\n    - judge: {{rubric: ok, model: "{judge}"}}\n')
+    code, _, err = run(["run", str(path), "--home", str(tmp_path / "h")], capsys)
+    assert "Traceback" not in err and "internal error" not in err, err
+    (result,) = list_runs(tmp_path / "h")[-1].results()
+    assert result.passed is None
+    assert "path made by a template" in str(result.error), result.error

@@ -142,6 +142,7 @@ def outside_errors(path: Path, trust: Trust | None = None) -> list[str]:
         ("model", "local:{outside}/base.gguf", 3),  # a GGUF file
         ("model", "local:smollm2+{outside}", 3),  # an adapter folder after +
         ("model", "local:smollm2+../../../adapters/x", 3),  # out of the harness home
+        ("model", "local:smollm2+date-lora/../../../../../tmp", 3),  # a name that climbs out
         ("judge", "local:{outside}", 8),
         ("base", "local:{outside}", 14),  # a fine-tune's base
         ("embedding", "{outside}", 11),
@@ -155,6 +156,15 @@ def test_model_paths_outside_the_project_need_consent(
     project = tmp_path / "received"
     monkeypatch.chdir(tmp_path)  # relative paths are read from the working directory
     path = write_model_exp(project, **{field: value.format(outside=outside / "model")})
+    if "date-lora/" in value:  # not a folder here, and no adapter's name: refused as such
+        found = [e for e in errors(path) if "neither a folder nor the name" in e]
+        assert len(found) == 1 and found[0].startswith(f"{line}:"), errors(path)
+        assert found == [
+            e
+            for e in errors(path, Trust(outside_files=True))
+            if "neither a folder nor the name" in e
+        ]
+        return
     found = outside_errors(path)
     assert len(found) == 1 and found[0].startswith(f"{line}:"), errors(path)
     assert "--allow-outside-files" in found[0]

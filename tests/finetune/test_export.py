@@ -42,6 +42,13 @@ def test_peft_and_merged_exports_serve_the_trained_adapter(
     assert (peft.path / "adapter_model.safetensors").exists()
     assert peft.serve.startswith(f"vllm serve {EMBEDDED_HUB_ID} --enable-lora --lora-modules tiny=")
     assert json.loads((peft.path / "harness.json").read_text())["exported_from"] == "tiny"
+    # -o must name a folder: a file there, or a folder with something in it, is refused
+    (tmp_path / "a-file").write_text("kept")
+    for taken in (tmp_path / "a-file", peft.path):
+        args = ["finetune", "export", "tiny", "--format", "peft", "-o", str(taken)]
+        code, _, err = run_cli([*args, "--home", str(home)], capsys)
+        assert code == 2 and "Traceback" not in err and str(taken) in err, err
+    assert (tmp_path / "a-file").read_text() == "kept"
 
     code, out, _ = run_cli(
         [

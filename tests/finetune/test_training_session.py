@@ -226,8 +226,13 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(
     half = checkpoints / "checkpoint-8"
     half.mkdir()
     (half / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+    # the killed run's training time, recorded with its checkpoint, counts toward the cost
+    elapsed = checkpoints / "checkpoint-4" / "harness-elapsed.json"
+    assert json.loads(elapsed.read_text())["seconds"] > 0
+    elapsed.write_text('{"seconds": 1000.0}')
     resumed = train_lora(_write(tmp_path / "train.jsonl", TRAIN), config, home=home)
     assert resumed.resumed_from_step == 4
+    assert 1000 < resumed.seconds < 1300
     assert resumed.steps == other_lr.steps == 12  # as many steps as an uninterrupted run
     # the whole training's losses: steps 1-4 from the checkpoint, then the same step 5 the
     # killed process computed (resuming restores the optimizer, scheduler and RNG states)
@@ -236,6 +241,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(
     assert not checkpoints.exists()
     meta = _meta(home, "dates")
     assert meta["resumed_from_step"] == 4 and meta["steps"] == 12 and len(meta["losses"]) == 12
+    assert meta["seconds"] == resumed.seconds
     assert meta["data_hash"] == fingerprint and meta["config"]["learning_rate"] == 1e-3
     adapter = home / "adapters" / "dates"
     assert (adapter / "adapter_config.json").is_file()
@@ -474,3 +480,34 @@ def test_accelerate_configs_that_cannot_work_are_refused(
     code, _, err = run_cli([*train, "--accelerate-config", str(config)], capsys)
     assert code == 2 and "MULTI_CPU with num_processes: 2 needs mpirun" in err
     assert not (tmp_path / "home" / "adapters").exists()
+
+
+def test_names_and_data_that_cannot_work_are_said_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.errors import HarnessError
+
+    data = _write(tmp_path / "train.jsonl", TRAIN)
+    home = tmp_path / "home"
+    keep = home / "runs" / "keep.txt"
+    keep.parent.mkdir(parents=True)
+    keep.write_text("a run record")
+    # an adapter's name names a folder under adapters/: never a path out of it (`..` once
+    # removed the whole home after training)
+    for name in ("..", ".", "a/b", "/tmp/x", ""):
+        with pytest.raises(HarnessError, match="adapter name"):
+            train_lora(data, LoraConfig(name=name, base="/nonexistent"), home=home)
+    code, _, err = run_cli(
+        ["finetune", "train", str(data), "--name", "..", "--home", str(home)], capsys
+    )
+    assert code == 2 and "adapter name '..'" in err and "Traceback" not in err
+    assert keep.exists()
+    with pytest.raises(FinetuneError, match=r"a '\+' would end the base"):
+        train_lora(data, LoraConfig(name="x", base="/models/c++/m"), home=home)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": "hi"}\n')
+    with pytest.raises(FinetuneError, match="bad.jsonl:1: messages must be a list"):
+        train_lora(bad, LoraConfig(name="x", base="/nonexistent"), home=home)
+    args = ["finetune", "train", str(data), "--name", "x", "--sizes", "-5", "--home", str(home)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "--sizes must be positive integers" in err

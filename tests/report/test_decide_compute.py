@@ -120,6 +120,21 @@ def test_a_merged_export_is_the_fine_tuned_model_of_its_training_run(tmp_path: P
     assert not is_finetuned(merged)
 
 
+def test_a_damaged_training_record_leaves_the_cost_unknown(tmp_path: Path) -> None:
+    path = adapter_meta_path(tmp_path, "lora")
+    path.parent.mkdir(parents=True)
+    for damaged in ("{not json", "[]", json.dumps({"seconds": "long", "examples": 77})):
+        path.write_text(damaged, "utf-8")
+        text, _ = _decide(tmp_path)
+        assert "local training (time not recorded)" in text
+
+
+def test_training_on_several_cpu_processes_takes_the_cpu_price(tmp_path: Path) -> None:
+    _write_adapter(tmp_path, "lora", seconds=118.0, device="2x cpu")  # accelerate, use_cpu
+    text, _ = _decide(tmp_path)
+    assert f"118 s of local 2x cpu training on 77 examples at ${DEFAULT_CPU_HOUR_PRICE:g}/h" in text
+
+
 def test_compute_price_scales_costs_and_keeps_a_one_machine_break_even(tmp_path: Path) -> None:
     _write_adapter(tmp_path, "lora", seconds=118.0)
     default, _ = _decide(tmp_path)

@@ -97,7 +97,11 @@ def loss_svg(record: TrainingRecord) -> str:
     """An ``<svg>`` element: training loss by epoch (each optimizer step a point of the
     line) and the eval loss at the end of each epoch, as dots."""
     losses, evals = record.losses, record.evals
-    top = max([*losses, *(loss for _, loss in evals)]) * 1.05 or 1.0
+    highest = max([*losses, *(loss for _, loss in evals)])
+    step_y = _nice_step(highest if highest > 0 else 1.0)
+    rungs = max(1, math.ceil(highest / step_y - 1e-9))  # at most 4 with the step chosen
+    ticks = [step_y * i for i in range(rungs + 1)]
+    top = ticks[-1]
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     per_step = record.epochs / len(losses)
 
@@ -113,7 +117,7 @@ def loss_svg(record: TrainingRecord) -> str:
         f'class="curve loss" aria-label="{escape(title)}"><title>{escape(title)}</title>',
         '<g class="grid">',
     ]
-    for tick in (0, top / 4, top / 2, 3 * top / 4, top):
+    for tick in ticks:
         out.append(
             f'<line x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
             f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
@@ -150,3 +154,11 @@ def loss_svg(record: TrainingRecord) -> str:
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _nice_step(highest: float) -> float:
+    """A round tick step (1, 2 or 5 times a power of ten) giving about four ticks up to
+    ``highest``."""
+    raw = highest / 4
+    power = 10.0 ** math.floor(math.log10(raw))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))

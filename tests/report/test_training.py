@@ -36,6 +36,8 @@ def test_the_loss_curve_is_drawn_from_the_record(tmp_path: Path) -> None:
     assert points and len(points.group(1).split()) == 4  # one point per optimizer step
     xs = [float(p.split(",")[0]) for p in points.group(1).split()]
     assert xs == sorted(xs)
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', svg)
+    assert ticks == ["0", "0.5", "1"]  # round steps up to above the highest loss (0.9)
     evals = re.findall(r"<title>epoch (\d+): eval loss ([\d.]+)</title>", svg)
     assert evals == [("1", "0.4500"), ("2", "0.3000")]
     # the last step ends the last epoch: it sits where the second eval point does

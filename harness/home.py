@@ -18,11 +18,9 @@ The functions only compute paths; only :func:`harness_home` creates anything.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError
 
@@ -33,7 +31,6 @@ __all__ = [
     "adapters_root",
     "cache_path",
     "embeddings_root",
-    "exported_training",
     "finetune_root",
     "harness_home",
     "hosted_jobs_path",
@@ -104,23 +101,6 @@ def adapter_dir(home: Path, name: str) -> Path:
 def adapter_meta_path(home: Path, name: str) -> Path:
     """What the harness recorded about training adapter ``name`` (base, data hash, time)."""
     return adapter_dir(home, name) / "harness.json"
-
-
-def exported_training(model_id: str) -> dict[str, Any] | None:
-    """The training record that ``harness finetune export --format merged`` leaves in the
-    model folder of ``local:FOLDER`` (``harness.json``, with ``exported_from``: the adapter's
-    name), so the merged model is known as that adapter's fine-tuned model; else None."""
-    provider, _, name = model_id.partition(":")
-    if provider != "local" or "+" in name or not name:
-        return None
-    record = Path(name).expanduser() / "harness.json"
-    try:
-        data = json.loads(record.read_text("utf-8")) if record.is_file() else None
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("exported_from"), str):
-        return None
-    return data
 
 
 def finetune_root(home: Path) -> Path:

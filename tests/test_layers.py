@@ -27,7 +27,7 @@ LAYERS: list[grimp.Layer] = [
     grimp.Layer("experiment"),
     grimp.Layer("checks", "shots"),
     grimp.Layer("models"),
-    grimp.Layer("run_records", "run_requests", "_lock"),
+    grimp.Layer("run_records", "run_requests", "adapter_records", "_lock"),
     grimp.Layer("templating", "stats", "results", "home", "_hf", "_progress"),
     grimp.Layer("_sandbox"),
     grimp.Layer("errors"),

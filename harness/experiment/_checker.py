@@ -299,18 +299,8 @@ class ExperimentChecker(ProblemCollector):
         """Models given as paths (``local:/models/x``, ``+./adapter``, a fine-tune's base,
         an ``embedding_model`` folder) are files the experiment reads: inside its project
         unless the user allows more."""
-        named: list[tuple[tuple[str | int, ...], str, list[Path]]] = []
         for i, model in enumerate(spec.models):
-            named.append((("models", i), f"model {model.id!r}", local_model_paths(model.id)))
-        for i, tuned in enumerate(spec.finetune):
-            paths = local_model_paths(tuned.base)
-            named.append((("finetune", i, "base"), f"fine-tune base {tuned.base!r}", paths))
-        for i, selector in enumerate(spec.selectors):
-            folder = model_path(selector.embedding_model or "")
-            if folder is not None:
-                at: tuple[str | int, ...] = ("selectors", i, "embedding_model")
-                named.append((at, f"embedding_model {selector.embedding_model!r}", [folder]))
-        for i, model in enumerate(spec.models):
+            self._inside(("models", i), f"model {model.id!r}", local_model_paths(model.id))
             provider, _, name = model.id.partition(":")
             adapter = name.partition("+")[2]
             named_adapter = provider == "local" and adapter and model_path(adapter) is None
@@ -320,12 +310,21 @@ class ExperimentChecker(ProblemCollector):
                     f"adapter {adapter!r} in {model.id!r} is neither a folder nor the name "
                     "of an adapter trained here (letters, digits and _ . : + @ -)",
                 )
-        for where, what, paths in named:
-            for path in paths:
-                problem = outside_problem(path, self.root, self.trust, what)
-                if problem:
-                    self.error(self.at(*where), problem)
-                    break
+        for i, tuned in enumerate(spec.finetune):
+            what = f"fine-tune base {tuned.base!r}"
+            self._inside(("finetune", i, "base"), what, local_model_paths(tuned.base))
+        for i, selector in enumerate(spec.selectors):
+            folder = model_path(selector.embedding_model or "")
+            what = f"embedding_model {selector.embedding_model!r}"
+            self._inside(("selectors", i, "embedding_model"), what, [folder] if folder else [])
+
+    def _inside(self, where: tuple[str | int, ...], what: str, paths: list[Path]) -> None:
+        """One problem at ``where`` when any of ``paths`` lies outside the project."""
+        for path in paths:
+            problem = outside_problem(path, self.root, self.trust, what)
+            if problem:
+                self.error(self.at(*where), problem)
+                return
 
     def assert_problems(self, entry: Any) -> list[str]:
         """Everything wrong with one assertion that can be known before sending."""

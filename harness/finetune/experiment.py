@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.adapter_records import adapter_record
 from harness.experiment import Experiment, ModelSpec, Variant
 from harness.experiment.schema import FinetuneSpec
 from harness.home import (
-    adapter_meta_path,
     harness_home,
     hosted_jobs_path,
     training_data_path,
@@ -128,9 +128,9 @@ def _ensure_local(
         eval_fraction=spec.eval_fraction,
         early_stopping=spec.early_stopping,
     )
-    meta = adapter_meta_path(home, name)
+    record = adapter_record(home, name)
     wanted = data_hash([data.read_text("utf-8")], config)
-    if meta.exists() and json.loads(meta.read_text("utf-8")).get("data_hash") == wanted:
+    if record is not None and record.get("data_hash") == wanted:
         return
     log(
         f"fine-tuning {config.base}+{name} on {data.name} (LoRA r={config.rank}, "

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.adapter_records import adapter_record, write_record
 from harness.errors import FinetuneError
-from harness.home import adapter_dir, adapter_meta_path, harness_home
+from harness.home import adapter_dir, harness_home
 
 __all__ = ["EMBEDDED_HUB_ID", "Exported", "export_adapter"]
 
@@ -57,13 +58,12 @@ def export_adapter(
     """
     root = harness_home(home)
     source = adapter_dir(root, name)
-    meta_path = adapter_meta_path(root, name)
-    if not all((source / f).exists() for f in _ADAPTER_FILES) or not meta_path.exists():
+    meta = adapter_record(root, name)
+    if not all((source / f).exists() for f in _ADAPTER_FILES) or meta is None:
         raise FinetuneError(
             f"no trained adapter {name!r} in {root}: train one with "
             f"`harness finetune train DATA --name {name}`"
         )
-    meta = json.loads(meta_path.read_text("utf-8"))
     base = str(meta.get("base") or "smollm2")
     hub = EMBEDDED_HUB_ID if base == "smollm2" else base
     if out.exists() and not out.is_dir():
@@ -159,4 +159,4 @@ def _base_config(base: str, home: Path) -> tuple[Path, Path | None]:
 def _write_meta(out: Path, meta: dict[str, object], name: str, fmt: str, hub: str) -> None:
     """The training run's record, so a decision can link the served model to it."""
     record = {**meta, "exported_from": name, "format": fmt, "base_hub_id": hub}
-    (out / "harness.json").write_text(json.dumps(record, indent=2), "utf-8")
+    write_record(out, record)

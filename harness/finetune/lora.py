@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.adapter_records import write_record
 from harness.errors import FinetuneError
 from harness.finetune._config import (
     LoraConfig,
@@ -38,7 +39,7 @@ from harness.finetune._config import (
     training_threads,
 )
 from harness.finetune._step import IGNORE
-from harness.home import adapter_dir, adapter_meta_path, harness_home
+from harness.home import adapter_dir, harness_home
 
 __all__ = ["IGNORE", "LoraConfig", "TrainedAdapter", "chat_features", "lora_targets", "train_lora"]
 
@@ -361,5 +362,5 @@ def _save(
         "perplexity_after": math.exp(after) if after is not None else None,
         "created": time.time(),
     }
-    adapter_meta_path(root, config.name).write_text(json.dumps(meta, indent=2), "utf-8")
+    write_record(target, meta)
     return curve

@@ -31,9 +31,10 @@ from typing import Any, Protocol
 
 from tabulate import tabulate
 
+from harness.adapter_records import adapter_record, exported_training
 from harness.errors import FinetuneError
 from harness.experiment import Variant
-from harness.home import adapter_meta_path, exported_training, harness_home, hosted_jobs_path
+from harness.home import adapter_meta_path, harness_home, hosted_jobs_path
 from harness.models.pricing import DEFAULT_CPU_HOUR_PRICE
 from harness.report.summary import Summary, VariantSummary, case_scores, is_finetuned
 from harness.results import Result
@@ -166,16 +167,9 @@ def require_adapters(names: Iterable[str], home: Path | None = None) -> None:
 
 
 def _adapter_meta(name: str, explicit: bool, home: Path) -> dict[str, Any] | None:
-    meta = adapter_meta_path(home, name)
-    if not meta.exists():
-        if explicit:
-            require_adapters([name], home)
-        return None
-    try:
-        data = json.loads(meta.read_text("utf-8"))
-    except (OSError, ValueError):  # a damaged record: the cost is unknown, not a crash
-        return None
-    return data if isinstance(data, dict) else None
+    if explicit:
+        require_adapters([name], home)
+    return adapter_record(home, name)  # a damaged record: the cost is unknown, not a crash
 
 
 def _training_cost(

@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from harness.adapter_records import exported_training
 from harness.experiment import DEV, HELDOUT, Variant
-from harness.home import exported_training
 from harness.results import Result
 from harness.stats import Paired, Rate, holm, paired_comparison, pass_rate
 

@@ -9,15 +9,15 @@ escaped text.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.adapter_records import adapter_record, exported_training
 from harness.experiment import Variant
-from harness.home import adapter_meta_path, exported_training, harness_home
+from harness.home import harness_home
 from harness.report.decide import adapter_of
 
 __all__ = ["TrainingRecord", "training_records"]
@@ -58,19 +58,11 @@ def training_records(variants: Iterable[Variant], home: Path | None = None) -> l
         if adapter is None or adapter[0] in found:
             continue
         name = adapter[0]
-        record = exported_training(variant.model) or _read(adapter_meta_path(root, name))
+        record = exported_training(variant.model) or adapter_record(root, name)
         parsed = _parse(name, record) if record is not None else None
         if parsed is not None:
             found[name] = parsed
     return list(found.values())
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text("utf-8")) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _number(value: object) -> float | None:
